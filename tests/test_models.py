@@ -43,7 +43,7 @@ def test_same_seed_same_weights(name):
     c = build_model(name, input_shape=shape, num_classes=10, seed=6, width=8, depth=1)
     for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
         np.testing.assert_array_equal(wa, wb)
-    assert any(not np.array_equal(wa, wc) for wa, wc in zip(a.get_weights(), c.get_weights()))
+    assert any(not np.array_equal(wa, wc) for wa, wc in zip(a.get_weights(), c.get_weights(), strict=True))
 
 
 def test_bad_input():
