@@ -1,0 +1,210 @@
+"""Results-folder plumbing of the experiments: atomic JSON/CSV/NPZ files, stage markers, progress.
+
+A results folder holds one experiment. Each finished stage leaves ``stages/<name>.json`` (written
+atomically, last thing the stage does), so a second run skips it; ``config.json`` records the configuration
+the folder was made with, and a run with a different configuration is refused instead of mixing results.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import logging
+import math
+import os
+import tempfile
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from tfescape.report import write_text_atomic
+
+logger = logging.getLogger(__name__)
+
+
+def write_json(path: str | os.PathLike, data) -> str:
+    """Write ``data`` as indented JSON atomically (NaN/inf become null; NumPy values become Python ones)."""
+    return write_text_atomic(path, json.dumps(_jsonable(data), indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: str | os.PathLike):
+    """Read a JSON file written by :func:`write_json` (null stays None)."""
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def write_csv(
+    path: str | os.PathLike, rows: Sequence[Mapping[str, object]], columns: Sequence[str] | None = None
+) -> str:
+    """Write a list of dict rows as CSV atomically (columns: ``columns`` or the first row's keys)."""
+    if columns is None:
+        columns = list(dict.fromkeys(k for row in rows for k in row))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _csv_cell(row.get(k)) for k in columns})
+    return write_text_atomic(path, buffer.getvalue())
+
+
+def read_csv(path: str | os.PathLike) -> list[dict[str, float | str]]:
+    """Read a CSV written by :func:`write_csv`; cells that parse as numbers become floats."""
+    with open(path, encoding="utf-8", newline="") as handle:
+        return [{k: _parse_cell(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+
+
+def csv_columns(rows: Sequence[Mapping[str, object]]) -> dict[str, np.ndarray]:
+    """Rows of a CSV as columns (NumPy arrays; non-numeric columns stay object arrays)."""
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+    out = {}
+    for key in keys:
+        values = [row.get(key) for row in rows]
+        try:
+            out[key] = np.asarray([np.nan if v in (None, "") else float(v) for v in values], float)
+        except (TypeError, ValueError):
+            out[key] = np.asarray(values, object)
+    return out
+
+
+def write_npz(path: str | os.PathLike, **arrays) -> str:
+    """Save arrays to ``path`` (.npz) atomically."""
+    path = os.fspath(path)
+    folder = os.path.dirname(path) or "."
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+    return path
+
+
+class ResultsDir:
+    """A results folder with stage markers.
+
+    Args:
+        path: the folder (created).
+        config: JSON-able configuration of the experiment; stored in ``config.json``.
+        resume: when False, existing stage markers are ignored (every stage runs again).
+
+    Raises:
+        ValueError: the folder already holds results of a different configuration.
+    """
+
+    def __init__(self, path: str | os.PathLike, config: Mapping[str, object], *, resume: bool = True):
+        self.path = os.fspath(path)
+        self.resume = resume
+        os.makedirs(os.path.join(self.path, "stages"), exist_ok=True)
+        config = _jsonable(dict(config))
+        config_path = self.file("config.json")
+        if os.path.exists(config_path) and resume:
+            old = read_json(config_path)
+            if old != config:
+                changed = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
+                raise ValueError(
+                    f"{self.path!r} holds results of a different configuration "
+                    f"(changed: {', '.join(changed)}). "
+                    "Choose another output folder, or pass --no-resume to recompute everything here."
+                )
+        write_json(config_path, config)
+        self.config = config
+
+    def file(self, *parts: str) -> str:
+        """Path of a file inside the folder (its parent folder is created)."""
+        path = os.path.join(self.path, *parts)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        return path
+
+    def rel(self, path: str) -> str:
+        """``path`` relative to the folder, with forward slashes (for links in the report)."""
+        return os.path.relpath(path, self.path).replace(os.sep, "/")
+
+    def marker(self, stage: str) -> str:
+        return os.path.join(self.path, "stages", f"{stage}.json")
+
+    def is_done(self, stage: str) -> bool:
+        """Whether ``stage`` finished in an earlier run (and resuming is on)."""
+        return self.resume and os.path.exists(self.marker(stage))
+
+    def mark_done(self, stage: str, *, seconds: float, **info) -> None:
+        """Record that ``stage`` finished (atomically; the last thing a stage does)."""
+        write_json(
+            self.marker(stage),
+            {
+                "stage": stage,
+                "seconds": round(seconds, 3),
+                "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                **info,
+            },
+        )
+
+    def stage_info(self, stage: str) -> dict | None:
+        return read_json(self.marker(stage)) if os.path.exists(self.marker(stage)) else None
+
+
+def progress(
+    iterable: Iterable, *, total: int | None = None, desc: str = "", enabled: bool = True
+) -> Iterator:
+    """Iterate with a progress bar: tqdm when installed (it is in the ``colab`` extra), else log lines.
+
+    Without tqdm, a line is logged at INFO about every 10% of ``total`` items.
+    """
+    if not enabled:
+        yield from iterable
+        return
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        tqdm = None
+    if tqdm is not None:
+        with tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True) as bar:
+            yield from bar
+        return
+    every = max(1, (total or 10) // 10)
+    start = time.monotonic()
+    for i, item in enumerate(iterable, 1):
+        yield item
+        if i % every == 0 or i == total:
+            logger.info(
+                "%s: %d/%s (%.1f s)", desc, i, total if total is not None else "?", time.monotonic() - start
+            )
+
+
+def _csv_cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, float | np.floating) and not math.isfinite(float(value)):
+        return "nan" if math.isnan(float(value)) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _parse_cell(text):
+    if text is None or text == "":
+        return float("nan")
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _jsonable(value):
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -1,0 +1,542 @@
+"""The main job: SGD vs Adam on one model from one initialization, end to end, resumable.
+
+Stages (each skipped when its marker ``stages/<name>.json`` exists in the results folder):
+
+1. ``train_<optimizer>``: train a copy of the same initial model with each optimizer; per epoch it appends
+   the loss/accuracy history, saves a checkpoint (weights and optimizer state, atomically) and, every
+   ``probe_every_epochs`` epochs, a snapshot of the trainable weights for the noise stage. An interrupted run
+   continues from the last checkpoint.
+2. further analysis stages (see :data:`STAGES`), each reading the saved snapshots and final weights.
+3. the figures and the report (``report.md``, ``report.html``), rebuilt on every run from the saved data.
+
+Example:
+    >>> config = CompareConfig.preset("quick")
+    >>> result = run_compare(config, "results/digits-quick")
+    >>> result.report_md
+    'results/digits-quick/report.md'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from tfescape.experiments._io import (
+    ResultsDir,
+    csv_columns,
+    progress,
+    read_csv,
+    read_json,
+    write_csv,
+    write_json,
+    write_npz,
+)
+
+logger = logging.getLogger(__name__)
+
+OPTIMIZERS = ("sgd", "adam")
+DISTRIBUTE = ("none", "mirrored")
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """Configuration of the SGD-vs-Adam comparison (the defaults run offline on digits in minutes).
+
+    Attributes:
+        dataset: tfescape.data dataset name ("digits", "mnist", "cifar10", ...).
+        model: tfescape.models model name ("mlp", "cnn", "alexnet").
+        width, depth: hidden units and layers of "mlp".
+        image_size: resize images to this side (None: native; "alexnet" on digits needs >= 16).
+        max_train, max_test: keep only the first examples of each split (None: all).
+        batch_size: minibatch size of training and of the gradient-noise probes.
+        epochs: training epochs of each optimizer.
+        sgd_lr, sgd_momentum: plain SGD as in the paper's theory (momentum 0 by default).
+        adam_lr, adam_beta_1, adam_beta_2, adam_epsilon: Adam's hyperparameters (Keras' epsilon convention).
+        seed: seed of the data split, shuffling and the (shared) initialization.
+        probe_every_epochs: save a weight snapshot (a point of the tail-index curve) every this many epochs.
+        noise_batches: minibatches whose gradient noise is measured at each snapshot.
+        confidence: confidence level of the tail-index intervals.
+        hessian_k: top Hessian eigenvalues computed at each final minimum.
+        lanczos_iters: Lanczos iterations of the eigenvalue and spectral-density probes.
+        density_starts: random starts of stochastic Lanczos quadrature.
+        trace_samples: Hutchinson probes of the Hessian trace.
+        landscape_points: points of the 1-D loss landscape.
+        escape_paths: Monte Carlo paths per escape-time simulation.
+        distribute: "none" or "mirrored" (tf.distribute.MirroredStrategy over the visible devices).
+        optimizers: which optimizers to compare, a subset of ("sgd", "adam").
+    """
+
+    dataset: str = "digits"
+    model: str = "mlp"
+    width: int = 128
+    depth: int = 2
+    image_size: int | None = None
+    max_train: int | None = None
+    max_test: int | None = None
+    batch_size: int = 32
+    epochs: int = 40
+    sgd_lr: float = 0.1
+    sgd_momentum: float = 0.0
+    adam_lr: float = 1e-3
+    adam_beta_1: float = 0.9
+    adam_beta_2: float = 0.999
+    adam_epsilon: float = 1e-8
+    seed: int = 0
+    probe_every_epochs: int = 4
+    noise_batches: int = 40
+    confidence: float = 0.95
+    hessian_k: int = 5
+    lanczos_iters: int = 40
+    density_starts: int = 3
+    trace_samples: int = 20
+    landscape_points: int = 25
+    escape_paths: int = 2000
+    distribute: str = "none"
+    optimizers: tuple[str, ...] = OPTIMIZERS
+
+    def __post_init__(self):
+        object.__setattr__(self, "optimizers", tuple(str(o).lower() for o in self.optimizers))
+        unknown = [o for o in self.optimizers if o not in OPTIMIZERS]
+        if unknown or not self.optimizers:
+            raise ValueError(f"optimizers must be a non-empty subset of {OPTIMIZERS}, got {self.optimizers}.")
+        if self.distribute not in DISTRIBUTE:
+            raise ValueError(f"distribute must be one of {DISTRIBUTE}, got {self.distribute!r}.")
+        for name in (
+            "batch_size",
+            "epochs",
+            "probe_every_epochs",
+            "noise_batches",
+            "hessian_k",
+            "lanczos_iters",
+            "density_starts",
+            "trace_samples",
+            "landscape_points",
+            "escape_paths",
+            "width",
+            "depth",
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        for name in ("sgd_lr", "adam_lr", "adam_epsilon"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}.")
+        if not 0.0 < self.confidence < 1.0:
+            raise ValueError(f"confidence must be in (0, 1), got {self.confidence}.")
+        if not 0.0 <= self.sgd_momentum < 1.0:
+            raise ValueError(f"sgd_momentum must be in [0, 1), got {self.sgd_momentum}.")
+        if self.model == "alexnet" and self.dataset == "digits" and (self.image_size or 8) < 16:
+            object.__setattr__(self, "image_size", 32)
+
+    @classmethod
+    def preset(cls, name: str = "default", **overrides) -> CompareConfig:
+        """A named configuration: "default" (< 10 min on 2 cores), "quick" (< 2 min), "smoke" (tests).
+
+        Args:
+            name: preset name.
+            **overrides: fields to change on top of the preset.
+
+        Raises:
+            ValueError: unknown preset or field.
+        """
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}.")
+        fields = {f.name for f in dataclasses.fields(cls)}
+        bad = sorted(set(overrides) - fields)
+        if bad:
+            raise ValueError(f"unknown CompareConfig fields {bad}; valid fields: {sorted(fields)}.")
+        return cls(**{**PRESETS[name], **overrides})
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+PRESETS: dict[str, dict] = {
+    "default": {},
+    "quick": dict(
+        epochs=12,
+        probe_every_epochs=2,
+        noise_batches=24,
+        lanczos_iters=24,
+        density_starts=2,
+        trace_samples=10,
+        landscape_points=17,
+        escape_paths=1000,
+        hessian_k=3,
+    ),
+    "smoke": dict(
+        epochs=2,
+        width=32,
+        depth=1,
+        max_train=256,
+        max_test=128,
+        probe_every_epochs=1,
+        noise_batches=8,
+        lanczos_iters=8,
+        density_starts=1,
+        trace_samples=4,
+        landscape_points=7,
+        escape_paths=200,
+        hessian_k=2,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class CompareResult:
+    """What :func:`run_compare` did: the folder, the report files, and which stages ran or were skipped."""
+
+    out_dir: str
+    report_md: str
+    report_html: str
+    ran: tuple[str, ...]
+    skipped: tuple[str, ...]
+    seconds: float
+
+
+# ------------------------------------------------------------------------------------------------ stages
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One resumable stage: ``run(context, name)`` computes and saves its outputs."""
+
+    name: str
+    run: Callable
+    description: str
+
+
+class _Context:
+    """What the stages share: config, results folder, strategy, data (loaded lazily, once)."""
+
+    def __init__(self, config: CompareConfig, results: ResultsDir, *, show_progress: bool):
+        self.config = config
+        self.results = results
+        self.show_progress = show_progress
+        self._data = None
+        self._strategy = None
+
+    @property
+    def strategy(self):
+        if self._strategy is None:
+            self._strategy = make_strategy(self.config.distribute)
+        return self._strategy
+
+    def scope(self):
+        return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
+
+    @property
+    def data(self):
+        if self._data is None:
+            from tfescape.data import load_dataset
+
+            c = self.config
+            self._data = load_dataset(
+                c.dataset,
+                batch_size=c.batch_size,
+                seed=c.seed,
+                image_size=c.image_size,
+                max_train=c.max_train,
+                max_test=c.max_test,
+            )
+        return self._data
+
+    def build_model(self):
+        """The shared initial model (identical weights for every optimizer: same seed, same init file)."""
+        from tfescape.models import build_model
+
+        c, info = self.config, self.data.info
+        model = build_model(
+            c.model,
+            input_shape=info.input_shape,
+            num_classes=info.num_classes,
+            seed=c.seed,
+            width=c.width,
+            depth=c.depth,
+        )
+        init_path = self.results.file("train", "init.weights.h5")
+        if os.path.exists(init_path):
+            model.load_weights(init_path)
+        else:
+            _save_weights_atomic(model, init_path)
+        return model
+
+    def compiled_model(self, optimizer_name: str):
+        import keras
+
+        with self.scope():
+            model = self.build_model()
+            model.compile(
+                optimizer=make_optimizer(optimizer_name, self.config),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                metrics=["accuracy"],
+            )
+        return model
+
+    def trained_model(self, optimizer_name: str):
+        """The final model of ``optimizer_name`` (weights from its finished training stage)."""
+        model = self.compiled_model(optimizer_name)
+        model.load_weights(self.results.file("train", optimizer_name, "final.weights.h5"))
+        return model
+
+
+def make_strategy(distribute: str):
+    """None for "none"; a tf.distribute.MirroredStrategy over the visible devices for "mirrored"."""
+    if distribute == "none":
+        return None
+    if distribute == "mirrored":
+        import tensorflow as tf
+
+        strategy = tf.distribute.MirroredStrategy()
+        logger.info("MirroredStrategy with %d replicas", strategy.num_replicas_in_sync)
+        return strategy
+    raise ValueError(f"distribute must be one of {DISTRIBUTE}, got {distribute!r}.")
+
+
+def make_optimizer(name: str, config: CompareConfig):
+    """The Keras optimizer ``name`` ("sgd" or "adam") with the configured hyperparameters."""
+    import keras
+
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate=config.sgd_lr, momentum=config.sgd_momentum)
+    if name == "adam":
+        return keras.optimizers.Adam(
+            learning_rate=config.adam_lr,
+            beta_1=config.adam_beta_1,
+            beta_2=config.adam_beta_2,
+            epsilon=config.adam_epsilon,
+        )
+    raise ValueError(f"unknown optimizer {name!r}; choose one of {OPTIMIZERS}.")
+
+
+def _save_weights_atomic(model, path: str) -> None:
+    folder = os.path.dirname(path)
+    tmp = os.path.join(folder, f".tmp-{os.getpid()}-" + os.path.basename(path))
+    model.save_weights(tmp)
+    os.replace(tmp, path)
+
+
+def _snapshot_path(results: ResultsDir, name: str, step: int) -> str:
+    return results.file("train", name, "snapshots", f"step_{step:07d}.npz")
+
+
+def _save_snapshot(results: ResultsDir, name: str, model, step: int) -> None:
+    import keras
+
+    arrays = {f"w{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(model.trainable_variables)}
+    write_npz(_snapshot_path(results, name, step), **arrays)
+
+
+def snapshot_steps(results: ResultsDir, name: str) -> list[int]:
+    """Training steps at which weight snapshots of ``name`` were saved, ascending."""
+    folder = os.path.join(results.path, "train", name, "snapshots")
+    if not os.path.isdir(folder):
+        return []
+    return sorted(int(f[5:12]) for f in os.listdir(folder) if f.startswith("step_") and f.endswith(".npz"))
+
+
+def load_snapshot(results: ResultsDir, name: str, step: int, model) -> None:
+    """Assign the snapshot of ``name`` at ``step`` to ``model``'s trainable variables."""
+    with np.load(_snapshot_path(results, name, step)) as data:
+        for i, variable in enumerate(model.trainable_variables):
+            variable.assign(data[f"w{i}"])
+
+
+def _iterations(model) -> int:
+    import keras
+
+    return int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+
+
+def train_stage(ctx: _Context, name: str) -> dict:
+    """Train with optimizer ``name`` epoch by epoch, checkpointing after each; resumes from the checkpoint."""
+    c, results = ctx.config, ctx.results
+    model = ctx.compiled_model(name)
+    ckpt_path = results.file("train", name, "checkpoint.weights.h5")
+    state_path = results.file("train", name, "checkpoint.json")
+    history_path = results.file("train", name, "history.csv")
+    start_epoch, history = 0, []
+    if os.path.exists(state_path) and os.path.exists(ckpt_path):
+        state = read_json(state_path)
+        if not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        model.load_weights(ckpt_path)
+        start_epoch = int(state["epoch"])
+        history = [row for row in read_csv(history_path) if row["epoch"] <= start_epoch]
+        logger.info("%s: resuming from the checkpoint of epoch %d", name, start_epoch)
+    if start_epoch == 0:
+        _save_snapshot(results, name, model, 0)
+    train, test, _ = ctx.data
+    epochs = range(start_epoch, c.epochs)
+    for epoch in progress(epochs, total=len(epochs), desc=f"train {name}", enabled=ctx.show_progress):
+        tick = time.monotonic()
+        logs = model.fit(
+            train, epochs=epoch + 1, initial_epoch=epoch, validation_data=test, shuffle=False, verbose=0
+        ).history
+        step = _iterations(model)
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "step": step,
+                **{k: float(v[-1]) for k, v in logs.items()},
+                "seconds": time.monotonic() - tick,
+            }
+        )
+        if (epoch + 1) % c.probe_every_epochs == 0 or epoch + 1 == c.epochs:
+            _save_snapshot(results, name, model, step)
+        write_csv(history_path, history)
+        _save_weights_atomic(model, ckpt_path)
+        write_json(state_path, {"epoch": epoch + 1, "step": step})
+    _save_weights_atomic(model, results.file("train", name, "final.weights.h5"))
+    last = history[-1] if history else {}
+    return {"final": last}
+
+
+# ------------------------------------------------------------------------------------------------ report
+
+
+def _training_summary(ctx: _Context) -> dict[str, dict]:
+    out = {}
+    for name in ctx.config.optimizers:
+        path = os.path.join(ctx.results.path, "train", name, "history.csv")
+        if os.path.exists(path):
+            out[name] = csv_columns(read_csv(path))
+    return out
+
+
+def build_report(ctx: _Context):
+    """Draw every figure from the saved data and write report.md / report.html."""
+    from tfescape import plots
+    from tfescape.report import Report, ReportFigure, Section, Table, write_report
+
+    c, results = ctx.config, ctx.results
+    names = c.optimizers
+    columns = ("quantity", *(plots.optimizer_label(n) for n in names))
+    rows, sections = [], []
+
+    histories = _training_summary(ctx)
+    if histories:
+        fig_path = plots.save_figure(
+            plots.training_curves(histories), results.file("figures", "training_curves")
+        )
+        for key, label, scale in (
+            ("accuracy", "final train accuracy (%)", 100),
+            ("val_accuracy", "final test accuracy (%)", 100),
+            ("loss", "final train loss (nats)", 1),
+            ("val_loss", "final test loss (nats)", 1),
+        ):
+            rows.append((label, *(_last(histories.get(n, {}).get(key), scale) for n in names)))
+        rows.append(("training steps", *(_last_int(histories.get(n, {}).get("step")) for n in names)))
+        sections.append(
+            Section(
+                "Training",
+                "Both optimizers start from the same initial weights and see the same data order. "
+                "Solid lines: training split (running average over the epoch); dashed: test split.",
+                figures=[ReportFigure(results.rel(fig_path[0]), "Loss and accuracy per epoch.")],
+            )
+        )
+
+    for extra in _REPORT_EXTENSIONS:
+        extra(ctx, rows, sections)
+
+    summary = Table(columns, rows)
+    write_csv(results.file("summary.csv"), [dict(zip(columns, r, strict=True)) for r in rows], columns)
+    opt_text = ", ".join(
+        f"SGD (lr {c.sgd_lr:g}, momentum {c.sgd_momentum:g})"
+        if n == "sgd"
+        else f"Adam (lr {c.adam_lr:g}, beta_1 {c.adam_beta_1:g}, beta_2 {c.adam_beta_2:g}, "
+        f"eps {c.adam_epsilon:g})"
+        for n in names
+    )
+    intro = (
+        f"{c.model} on {c.dataset}, {c.epochs} epochs of batch size {c.batch_size}, trained from one "
+        f"initialization (seed {c.seed}) with {opt_text}."
+    )
+    report = Report(
+        f"SGD vs Adam: {c.model} on {c.dataset}",
+        summary=summary,
+        sections=sections,
+        intro=intro,
+        metadata={k: v for k, v in c.to_dict().items()},
+    )
+    return write_report(report, results.path)
+
+
+def _last(values, scale=1.0):
+    if values is None or len(values) == 0:
+        return None
+    return float(values[-1]) * scale
+
+
+def _last_int(values):
+    if values is None or len(values) == 0:
+        return None
+    return int(values[-1])
+
+
+_REPORT_EXTENSIONS: list[Callable] = []
+
+
+def _stage_list(config: CompareConfig) -> list[Stage]:
+    stages = [
+        Stage(f"train_{n}", lambda ctx, n=n: train_stage(ctx, n), f"train with {n}")
+        for n in config.optimizers
+    ]
+    return stages
+
+
+STAGES = ("train",)
+"""Names of the analysis stages the pipeline runs, in order (training runs once per optimizer)."""
+
+
+def run_compare(
+    config: CompareConfig | None = None,
+    out_dir: str | os.PathLike = "results/compare",
+    *,
+    resume: bool = True,
+    show_progress: bool = True,
+    only: Sequence[str] | None = None,
+) -> CompareResult:
+    """Run (or resume) the SGD-vs-Adam comparison into ``out_dir`` and write its report.
+
+    Args:
+        config: the configuration (default: ``CompareConfig()``).
+        out_dir: results folder; created; a folder with results of another configuration is refused.
+        resume: skip stages whose marker exists; False recomputes everything.
+        show_progress: progress bars (tqdm if installed, else log lines).
+        only: run only the stages whose names start with one of these prefixes (e.g. ("train",));
+            the report is written from whatever has been computed.
+
+    Returns:
+        CompareResult with the report paths and the stages run and skipped.
+
+    Raises:
+        ValueError: bad configuration, or ``out_dir`` holds another configuration's results.
+        tfescape.data.DatasetUnavailableError: the dataset is neither cached nor downloadable.
+    """
+    config = config or CompareConfig()
+    tick = time.monotonic()
+    results = ResultsDir(out_dir, config.to_dict(), resume=resume)
+    ctx = _Context(config, results, show_progress=show_progress)
+    ran, skipped = [], []
+    for stage in _stage_list(config):
+        if only is not None and not any(stage.name.startswith(p) for p in only):
+            continue
+        if results.is_done(stage.name):
+            logger.info("stage %s: done in an earlier run, skipped", stage.name)
+            skipped.append(stage.name)
+            continue
+        logger.info("stage %s: %s", stage.name, stage.description)
+        start = time.monotonic()
+        info = stage.run(ctx) or {}
+        results.mark_done(stage.name, seconds=time.monotonic() - start, **info)
+        ran.append(stage.name)
+    md, html = build_report(ctx)
+    return CompareResult(results.path, md, html, tuple(ran), tuple(skipped), time.monotonic() - tick)

@@ -1,0 +1,510 @@
+"""Seaborn figures of the SGD-vs-Adam analyses, in one style, saved atomically as PNG and SVG.
+
+Every figure here:
+
+- uses one style (seaborn "whitegrid", "notebook" context) applied through context managers, so importing
+  or calling this module never changes global matplotlib state;
+- draws with the colorblind-safe seaborn "colorblind" palette, and SGD and Adam keep their colors in every
+  figure (:func:`optimizer_color`): SGD blue, Adam vermillion; other optimizers get the remaining colors in
+  a fixed order;
+- labels its axes with units and carries a legend;
+- is a ``matplotlib.figure.Figure`` built without pyplot (no backend, no global figure registry); show one in
+  a notebook with ``IPython.display.display(fig)`` and write it with :func:`save_figure`.
+
+The functions take plain data (arrays, mappings from optimizer name to arrays, small frozen dataclasses);
+computing what they draw is the job of the analysis modules.
+
+Example:
+    >>> fig = training_curves({"sgd": {"epoch": [1, 2], "loss": [1.0, 0.5], "accuracy": [0.6, 0.8]}})
+    >>> paths = save_figure(fig, "results/training_curves")  # results/training_curves.png and .svg
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import matplotlib
+import matplotlib.ticker as mticker
+import numpy as np
+import seaborn as sns
+from matplotlib.figure import Figure
+
+logger = logging.getLogger(__name__)
+
+PALETTE = tuple(sns.color_palette("colorblind", 10).as_hex())
+"""The ten colors of seaborn's colorblind-safe palette, as hex strings."""
+
+_FIXED_COLORS = {"sgd": PALETTE[0], "adam": PALETTE[3]}
+_OTHER_COLORS = (PALETTE[2], PALETTE[4], PALETTE[1], PALETTE[5], PALETTE[8], PALETTE[9], PALETTE[6])
+_OTHER_NAMES = ("adamw", "rmsprop", "nadam", "adagrad", "adamax", "sgd_momentum", "momentum")
+
+REFERENCE_COLOR = "#333333"
+"""Color of reference curves and lines (fitted densities, theory) that belong to no optimizer."""
+
+FIGURE_WIDTH = 7.0
+"""Width in inches of a full-width figure; at 150 dpi it is 1050 pixels, readable in a report column."""
+
+DPI = 150
+FORMATS = ("png", "svg")
+
+
+def optimizer_color(name: str) -> str:
+    """The color an optimizer has in every figure (hex string).
+
+    "sgd" is blue and "adam" vermillion (case-insensitive; "SGD (lr 0.1)" counts as "sgd" because the
+    first word decides). Other known optimizers get fixed colors of the same palette; unknown names get a
+    gray-free palette color chosen by a stable hash of the name.
+
+    Args:
+        name: optimizer name or label.
+
+    Returns:
+        "#rrggbb" string.
+    """
+    key = str(name).strip().lower().split()[0] if str(name).strip() else ""
+    key = key.replace("-", "_")
+    if key in _FIXED_COLORS:
+        return _FIXED_COLORS[key]
+    if key in _OTHER_NAMES:
+        return _OTHER_COLORS[_OTHER_NAMES.index(key) % len(_OTHER_COLORS)]
+    digest = sum((i + 1) * ord(c) for i, c in enumerate(key))
+    return _OTHER_COLORS[digest % len(_OTHER_COLORS)]
+
+
+def optimizer_label(name: str) -> str:
+    """Display name: "sgd" -> "SGD", "adam" -> "Adam", other names unchanged."""
+    return {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop"}.get(str(name).lower(), name)
+
+
+@contextlib.contextmanager
+def figure_style() -> Iterator[None]:
+    """Context manager applying tfescape's one style (seaborn whitegrid, notebook context)."""
+    rc = {"axes.titleweight": "bold", "legend.frameon": True, "svg.fonttype": "none"}
+    with sns.axes_style("whitegrid", rc=rc), sns.plotting_context("notebook", font_scale=0.9, rc=rc):
+        with matplotlib.rc_context(rc):
+            yield
+
+
+def new_figure(ncols: int = 1, nrows: int = 1, *, height: float = 3.4, width: float = FIGURE_WIDTH):
+    """A styled Figure with an ``nrows x ncols`` grid of axes (returns ``fig, axes`` with axes 2-D)."""
+    _check_positive_int(ncols, "ncols")
+    _check_positive_int(nrows, "nrows")
+    with figure_style():
+        fig = Figure(figsize=(width, height * nrows), dpi=DPI, layout="constrained")
+        axes = np.asarray(fig.subplots(nrows, ncols, squeeze=False))
+    return fig, axes
+
+
+@dataclass(frozen=True)
+class Band:
+    """A curve with a confidence band: y[i] with interval [low[i], high[i]] at x[i] (1-D, equal length)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+
+
+@dataclass(frozen=True)
+class Curve:
+    """A labelled curve (x, y: 1-D arrays of equal length) drawn in a reference style."""
+
+    label: str
+    x: np.ndarray
+    y: np.ndarray
+    linestyle: str = "-"
+
+
+# --------------------------------------------------------------------------------------------- figures
+
+
+def training_curves(histories: Mapping[str, Mapping[str, Sequence[float]]]) -> Figure:
+    """Loss and accuracy per epoch for each optimizer; training solid, test dashed.
+
+    Args:
+        histories: optimizer name -> columns. Needs "epoch" and "loss"; draws "val_loss", "accuracy" and
+            "val_accuracy" when present (accuracies as fractions in [0, 1], shown in percent).
+
+    Returns:
+        Figure with two panels (loss, accuracy).
+
+    Raises:
+        ValueError: empty mapping or a history without "epoch"/"loss".
+    """
+    _check_nonempty(histories, "histories")
+    fig, axes = new_figure(2)
+    loss_ax, acc_ax = axes[0]
+    with figure_style():
+        for name, hist in histories.items():
+            for key in ("epoch", "loss"):
+                if key not in hist:
+                    raise ValueError(f"history of {name!r} lacks column {key!r}; it has {sorted(hist)}.")
+            epoch = np.asarray(hist["epoch"], float)
+            color, label = optimizer_color(name), optimizer_label(name)
+            for prefix, style, split in (("", "-", "train"), ("val_", "--", "test")):
+                if prefix + "loss" in hist:
+                    loss_ax.plot(epoch, hist[prefix + "loss"], style, color=color, label=f"{label} {split}")
+                if prefix + "accuracy" in hist:
+                    acc = 100 * np.asarray(hist[prefix + "accuracy"], float)
+                    acc_ax.plot(epoch, acc, style, color=color, label=f"{label} {split}")
+        loss_ax.set(xlabel="epoch", ylabel="cross-entropy loss (nats)", title="Loss")
+        _log_scale_if_wide(loss_ax)
+        acc_ax.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
+        for ax in (loss_ax, acc_ax):
+            ax.xaxis.set_major_locator(mticker.MaxNLocator(integer=True))
+            if ax.lines:
+                ax.legend(fontsize="small")
+    return fig
+
+
+def tail_index_over_training(series: Mapping[str, Band], *, confidence: float | None = None) -> Figure:
+    """The paper's tail-index figure: alpha of the gradient noise along training, with its interval.
+
+    Args:
+        series: optimizer name -> Band(x=iteration, y=alpha, low, high).
+        confidence: confidence level of the bands (e.g. 0.95), written into the legend.
+
+    Returns:
+        Figure with one panel; alpha = 2 (Gaussian noise) is marked.
+    """
+    _check_nonempty(series, "series")
+    fig, axes = new_figure(1, height=3.6)
+    ax = axes[0, 0]
+    band_label = f"{100 * confidence:g}% CI" if confidence else "CI"
+    with figure_style():
+        for name, band in series.items():
+            color, label = optimizer_color(name), optimizer_label(name)
+            ax.plot(band.x, band.y, "-o", color=color, markersize=3.5, label=f"{label}")
+            ax.fill_between(
+                band.x,
+                band.low,
+                band.high,
+                color=color,
+                alpha=0.2,
+                linewidth=0,
+                label=f"{label} {band_label}",
+            )
+        ax.axhline(2.0, color=REFERENCE_COLOR, linestyle=":", linewidth=1, label="Gaussian (alpha = 2)")
+        ax.set(
+            xlabel="training iteration (steps)",
+            ylabel="tail index alpha (dimensionless)",
+            title="Tail index of the gradient noise",
+        )
+        ax.legend(fontsize="small", ncols=2)
+    return fig
+
+
+def noise_histograms(
+    samples: Mapping[str, np.ndarray],
+    densities: Mapping[str, Sequence[Curve]] | None = None,
+    *,
+    xlabel: str = "standardized gradient noise (noise / median abs. deviation)",
+    clip_quantile: float = 0.999,
+    bins: int = 80,
+) -> Figure:
+    """Histograms of gradient-noise samples, one panel per optimizer, with fitted densities on top.
+
+    The y axis is logarithmic so the tails, where the Gaussian and the stable law differ, are visible.
+    Values beyond the ``clip_quantile`` of |x| are left out of the bins (their share is noted in the title).
+
+    Args:
+        samples: optimizer name -> 1-D samples.
+        densities: optimizer name -> fitted densities to overlay (e.g. Gaussian and SaS), evaluated by the
+            caller on a grid.
+        xlabel: x-axis label (say the unit or the standardization).
+        clip_quantile: quantile of |x| that bounds the plotted range, in (0, 1].
+        bins: number of histogram bins.
+
+    Returns:
+        Figure with one panel per optimizer.
+    """
+    _check_nonempty(samples, "samples")
+    if not 0.0 < clip_quantile <= 1.0:
+        raise ValueError(f"clip_quantile must be in (0, 1], got {clip_quantile}.")
+    densities = densities or {}
+    fig, axes = new_figure(len(samples), height=3.4)
+    styles = ("--", "-", "-.", ":")
+    with figure_style():
+        for ax, (name, x) in zip(axes[0], samples.items(), strict=True):
+            x = np.asarray(x, float).ravel()
+            x = x[np.isfinite(x)]
+            if x.size == 0:
+                raise ValueError(f"samples of {name!r} hold no finite value.")
+            bound = float(np.quantile(np.abs(x), clip_quantile)) or 1.0
+            inside = np.abs(x) <= bound
+            ax.hist(
+                x[inside],
+                bins=bins,
+                range=(-bound, bound),
+                density=True,
+                color=optimizer_color(name),
+                alpha=0.55,
+                label=f"{optimizer_label(name)} noise",
+            )
+            for i, curve in enumerate(densities.get(name, ())):
+                keep = np.abs(np.asarray(curve.x)) <= bound
+                ax.plot(
+                    np.asarray(curve.x)[keep],
+                    np.asarray(curve.y)[keep],
+                    styles[i % len(styles)],
+                    color=REFERENCE_COLOR if i == 0 else "black",
+                    linewidth=1.6,
+                    label=curve.label,
+                )
+            ax.set_yscale("log")
+            left_out = 100 * (1 - inside.mean())
+            ax.set(
+                xlabel=xlabel,
+                ylabel="probability density (1 / unit)",
+                title=f"{optimizer_label(name)} ({left_out:.1f}% beyond range)",
+            )
+            ax.legend(fontsize="small", loc="lower center")
+    return fig
+
+
+def spectral_densities(densities: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> Figure:
+    """Hessian eigenvalue densities (stochastic Lanczos quadrature) of each optimizer's minimum.
+
+    Args:
+        densities: optimizer name -> (grid of eigenvalues, density on the grid).
+
+    Returns:
+        Figure with one panel, logarithmic density axis.
+    """
+    _check_nonempty(densities, "densities")
+    fig, axes = new_figure(1, height=3.4)
+    ax = axes[0, 0]
+    with figure_style():
+        for name, (grid, density) in densities.items():
+            density = np.clip(np.asarray(density, float), 1e-12, None)
+            ax.plot(grid, density, color=optimizer_color(name), label=f"{optimizer_label(name)} minimum")
+        ax.set_yscale("log")
+        ax.set(
+            xlabel="Hessian eigenvalue (loss units / parameter^2)",
+            ylabel="spectral density (1 / eigenvalue)",
+            title="Hessian spectral density at the final minimum",
+        )
+        ax.legend(fontsize="small")
+    return fig
+
+
+def top_eigenvalues(eigenvalues: Mapping[str, Sequence[float]]) -> Figure:
+    """The top Hessian eigenvalues of each minimum against their rank."""
+    _check_nonempty(eigenvalues, "eigenvalues")
+    fig, axes = new_figure(1, height=3.2)
+    ax = axes[0, 0]
+    with figure_style():
+        for name, values in eigenvalues.items():
+            values = np.asarray(values, float)
+            ax.plot(
+                np.arange(1, values.size + 1),
+                values,
+                "-o",
+                color=optimizer_color(name),
+                label=f"{optimizer_label(name)} minimum",
+            )
+        ax.set(
+            xlabel="rank",
+            ylabel="Hessian eigenvalue (loss units / parameter^2)",
+            title="Top Hessian eigenvalues",
+        )
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.legend(fontsize="small")
+    return fig
+
+
+def loss_landscapes_1d(curves: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> Figure:
+    """Loss along a filter-normalized random direction through each minimum (t = 0 is the minimum)."""
+    _check_nonempty(curves, "curves")
+    fig, axes = new_figure(1, height=3.2)
+    ax = axes[0, 0]
+    with figure_style():
+        for name, (t, loss) in curves.items():
+            ax.plot(t, loss, color=optimizer_color(name), label=f"{optimizer_label(name)} minimum")
+        ax.axvline(0.0, color=REFERENCE_COLOR, linestyle=":", linewidth=1)
+        ax.set(
+            xlabel="step along a filter-normalized direction (filter-norm units)",
+            ylabel="training loss (nats)",
+            title="1-D loss landscape",
+        )
+        ax.legend(fontsize="small")
+    return fig
+
+
+@dataclass(frozen=True)
+class EscapeBar:
+    """One escape-time measurement: optimizer ``optimizer`` leaving the basin of minimum ``basin``.
+
+    ``predicted`` is the theory's mean exit time; ``simulated`` the Monte Carlo mean with interval
+    [``low``, ``high``] (NaN where not simulated). Times in SDE time units.
+    """
+
+    basin: str
+    optimizer: str
+    predicted: float
+    simulated: float = float("nan")
+    low: float = float("nan")
+    high: float = float("nan")
+
+
+def escape_times(bars: Sequence[EscapeBar], *, time_unit: str = "SDE time") -> Figure:
+    """Predicted (hatched) and simulated (solid, with interval) mean escape times per basin and optimizer."""
+    if not bars:
+        raise ValueError("escape_times needs at least one EscapeBar.")
+    basins = list(dict.fromkeys(b.basin for b in bars))
+    optimizers = list(dict.fromkeys(b.optimizer for b in bars))
+    fig, axes = new_figure(1, height=3.6)
+    ax = axes[0, 0]
+    width = 0.8 / (2 * len(optimizers))
+    with figure_style():
+        for j, opt in enumerate(optimizers):
+            color, label = optimizer_color(opt), optimizer_label(opt)
+            for i, basin in enumerate(basins):
+                found = [b for b in bars if b.basin == basin and b.optimizer == opt]
+                if not found:
+                    continue
+                b = found[0]
+                left = i - 0.4 + 2 * j * width
+                ax.bar(
+                    left + width / 2,
+                    b.predicted,
+                    width,
+                    color=color,
+                    alpha=0.35,
+                    hatch="//",
+                    edgecolor=color,
+                    label=f"{label} predicted" if i == 0 else None,
+                )
+                if np.isfinite(b.simulated):
+                    err = np.array([[b.simulated - b.low], [b.high - b.simulated]])
+                    err = np.where(np.isfinite(err), np.clip(err, 0, None), 0.0)
+                    ax.bar(
+                        left + 1.5 * width,
+                        b.simulated,
+                        width,
+                        color=color,
+                        yerr=err,
+                        capsize=3,
+                        label=f"{label} simulated" if i == 0 else None,
+                    )
+        ax.set_xticks(range(len(basins)), [f"basin of {optimizer_label(b)} minimum" for b in basins])
+        ax.set_yscale("log")
+        ax.set(ylabel=f"mean escape time ({time_unit})", title="Escape time from each minimum's basin")
+        ax.legend(fontsize="small", ncols=2)
+    return fig
+
+
+def exit_time_scaling(
+    x: np.ndarray,
+    simulated: Mapping[str, Band],
+    predicted: Mapping[str, np.ndarray] | None = None,
+    *,
+    xlabel: str,
+    title: str,
+    log_x: bool = True,
+    time_unit: str = "SDE time",
+) -> Figure:
+    """Mean exit time against a parameter (eps, alpha, basin width): simulation with intervals, theory lines.
+
+    Args:
+        x: parameter values (1-D), shared by all series of ``predicted``; the bands carry their own x.
+        simulated: optimizer name -> Band of Monte Carlo mean exit times.
+        predicted: optimizer name -> theory's mean exit times at ``x``.
+        xlabel: x-axis label with unit.
+        title: panel title.
+        log_x: logarithmic x axis (exit time is always logarithmic).
+        time_unit: unit of time for the y label.
+
+    Returns:
+        Figure with one panel.
+    """
+    _check_nonempty(simulated, "simulated")
+    fig, axes = new_figure(1, height=3.6)
+    ax = axes[0, 0]
+    with figure_style():
+        for name, band in simulated.items():
+            color, label = optimizer_color(name), optimizer_label(name)
+            err = np.stack([np.asarray(band.y) - band.low, np.asarray(band.high) - band.y])
+            err = np.where(np.isfinite(err), np.clip(err, 0, None), 0.0)
+            ax.errorbar(band.x, band.y, yerr=err, fmt="o", color=color, capsize=3, label=f"{label} simulated")
+        for name, y in (predicted or {}).items():
+            ax.plot(x, y, "--", color=optimizer_color(name), label=f"{optimizer_label(name)} theory")
+        ax.set_yscale("log")
+        if log_x:
+            ax.set_xscale("log")
+        ax.set(xlabel=xlabel, ylabel=f"mean exit time ({time_unit})", title=title)
+        ax.legend(fontsize="small")
+    return fig
+
+
+# ------------------------------------------------------------------------------------------------ saving
+
+
+def save_figure(
+    fig: Figure, path: str | os.PathLike, *, formats: Sequence[str] = FORMATS, dpi: int = DPI
+) -> list[str]:
+    """Write ``fig`` as ``path.png`` and ``path.svg`` (or ``formats``), each atomically.
+
+    Each file is written to a temporary file in the same folder and moved into place with os.replace, so a
+    reader never sees a half-written figure. Missing folders are created.
+
+    Args:
+        fig: the figure.
+        path: output path without extension (an extension given is stripped).
+        formats: file formats matplotlib knows, e.g. ("png", "svg", "pdf").
+        dpi: resolution of raster formats.
+
+    Returns:
+        The written paths, in the order of ``formats``.
+
+    Raises:
+        ValueError: no formats given.
+    """
+    if not formats:
+        raise ValueError("save_figure needs at least one format, e.g. formats=('png', 'svg').")
+    stem = os.fspath(path)
+    root, ext = os.path.splitext(stem)
+    if ext.lower().lstrip(".") in {"png", "svg", "pdf", "jpg", "jpeg"}:
+        stem = root
+    folder = os.path.dirname(stem) or "."
+    os.makedirs(folder, exist_ok=True)
+    written = []
+    for fmt in formats:
+        target = f"{stem}.{fmt}"
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=f".{fmt}", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                fig.savefig(handle, format=fmt, dpi=dpi)
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
+            raise
+        written.append(target)
+    logger.debug("wrote %s", ", ".join(written))
+    return written
+
+
+def _log_scale_if_wide(ax, *, ratio: float = 20.0) -> None:
+    """Use a log y axis with plain tick labels when the positive data span more than ``ratio``."""
+    values = np.concatenate([np.asarray(line.get_ydata(), float) for line in ax.lines] or [np.ones(1)])
+    values = values[np.isfinite(values) & (values > 0)]
+    if values.size and values.max() / values.min() > ratio:
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(mticker.NullFormatter())
+
+
+def _check_nonempty(mapping, name):
+    if not mapping:
+        raise ValueError(f"{name} is empty: pass at least one optimizer's data, e.g. {{'sgd': ...}}.")
+
+
+def _check_positive_int(value, name):
+    if not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
