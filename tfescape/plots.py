@@ -162,6 +162,55 @@ def training_curves(histories: Mapping[str, Mapping[str, Sequence[float]]]) -> F
     return fig
 
 
+def bands_over_training(
+    series: Mapping[str, Band],
+    *,
+    ylabel: str,
+    title: str,
+    xlabel: str = "training iteration (steps)",
+    band_label: str = "CI",
+    reference: tuple[float, str] | None = None,
+    log_y: bool = False,
+) -> Figure:
+    """A quantity along training with a band per optimizer (e.g. alpha and its confidence interval).
+
+    Args:
+        series: optimizer name -> Band(x, y, low, high).
+        ylabel: y-axis label with unit.
+        title: panel title.
+        xlabel: x-axis label with unit.
+        band_label: what the band is, for the legend (e.g. "95% CI").
+        reference: optional (y value, label) of a horizontal reference line.
+        log_y: logarithmic y axis.
+
+    Returns:
+        Figure with one panel.
+    """
+    _check_nonempty(series, "series")
+    fig, axes = new_figure(1, height=3.6)
+    ax = axes[0, 0]
+    with figure_style():
+        for name, band in series.items():
+            color, label = optimizer_color(name), optimizer_label(name)
+            ax.plot(band.x, band.y, "-o", color=color, markersize=3.5, label=label)
+            ax.fill_between(
+                band.x,
+                band.low,
+                band.high,
+                color=color,
+                alpha=0.2,
+                linewidth=0,
+                label=f"{label} {band_label}",
+            )
+        if reference is not None:
+            ax.axhline(reference[0], color=REFERENCE_COLOR, linestyle=":", linewidth=1, label=reference[1])
+        if log_y:
+            ax.set_yscale("log")
+        ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+        ax.legend(fontsize="small", ncols=2)
+    return fig
+
+
 def tail_index_over_training(series: Mapping[str, Band], *, confidence: float | None = None) -> Figure:
     """The paper's tail-index figure: alpha of the gradient noise along training, with its interval.
 
@@ -172,31 +221,25 @@ def tail_index_over_training(series: Mapping[str, Band], *, confidence: float | 
     Returns:
         Figure with one panel; alpha = 2 (Gaussian noise) is marked.
     """
-    _check_nonempty(series, "series")
-    fig, axes = new_figure(1, height=3.6)
-    ax = axes[0, 0]
-    band_label = f"{100 * confidence:g}% CI" if confidence else "CI"
-    with figure_style():
-        for name, band in series.items():
-            color, label = optimizer_color(name), optimizer_label(name)
-            ax.plot(band.x, band.y, "-o", color=color, markersize=3.5, label=f"{label}")
-            ax.fill_between(
-                band.x,
-                band.low,
-                band.high,
-                color=color,
-                alpha=0.2,
-                linewidth=0,
-                label=f"{label} {band_label}",
-            )
-        ax.axhline(2.0, color=REFERENCE_COLOR, linestyle=":", linewidth=1, label="Gaussian (alpha = 2)")
-        ax.set(
-            xlabel="training iteration (steps)",
-            ylabel="tail index alpha (dimensionless)",
-            title="Tail index of the gradient noise",
-        )
-        ax.legend(fontsize="small", ncols=2)
-    return fig
+    return bands_over_training(
+        series,
+        ylabel="tail index alpha (dimensionless)",
+        title="Tail index of the gradient noise",
+        band_label=f"{100 * confidence:g}% CI" if confidence else "CI",
+        reference=(2.0, "Gaussian (alpha = 2)"),
+    )
+
+
+def effective_learning_rates(series: Mapping[str, Band]) -> Figure:
+    """Per-coordinate effective learning rate lr / Q along training: median with its 5-95% range."""
+    return bands_over_training(
+        series,
+        xlabel="training iteration (steps)",
+        ylabel="effective learning rate lr / Q (per step)",
+        title="Effective per-coordinate learning rate",
+        band_label="5-95% of coordinates",
+        log_y=True,
+    )
 
 
 def noise_histograms(
@@ -392,9 +435,13 @@ def escape_times(bars: Sequence[EscapeBar], *, time_unit: str = "SDE time") -> F
                         capsize=3,
                         label=f"{label} simulated" if i == 0 else None,
                     )
-        ax.set_xticks(range(len(basins)), [f"basin of {optimizer_label(b)} minimum" for b in basins])
+        ax.set_xticks(range(len(basins)), [f"{optimizer_label(b)} minimum" for b in basins])
         ax.set_yscale("log")
-        ax.set(ylabel=f"mean escape time ({time_unit})", title="Escape time from each minimum's basin")
+        ax.set(
+            xlabel="basin (around the final minimum of)",
+            ylabel=f"mean escape time ({time_unit})",
+            title="Escape time from each minimum's basin",
+        )
         ax.legend(fontsize="small", ncols=2)
     return fig
 

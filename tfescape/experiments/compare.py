@@ -300,20 +300,30 @@ def make_strategy(distribute: str):
     raise ValueError(f"distribute must be one of {DISTRIBUTE}, got {distribute!r}.")
 
 
-def make_optimizer(name: str, config: CompareConfig):
-    """The Keras optimizer ``name`` ("sgd" or "adam") with the configured hyperparameters."""
+def make_optimizer(name: str, config: CompareConfig, *, record: bool = True):
+    """The Keras optimizer ``name`` ("sgd" or "adam") with the configured hyperparameters.
+
+    With ``record`` (the default) it is wrapped in tfescape.optimizers.RecordingOptimizer, which records
+    g_t, m_t, v_t and the preconditioner Q_t at every step without changing the training.
+    """
     import keras
 
     if name == "sgd":
-        return keras.optimizers.SGD(learning_rate=config.sgd_lr, momentum=config.sgd_momentum)
-    if name == "adam":
-        return keras.optimizers.Adam(
+        inner = keras.optimizers.SGD(learning_rate=config.sgd_lr, momentum=config.sgd_momentum)
+    elif name == "adam":
+        inner = keras.optimizers.Adam(
             learning_rate=config.adam_lr,
             beta_1=config.adam_beta_1,
             beta_2=config.adam_beta_2,
             epsilon=config.adam_epsilon,
         )
-    raise ValueError(f"unknown optimizer {name!r}; choose one of {OPTIMIZERS}.")
+    else:
+        raise ValueError(f"unknown optimizer {name!r}; choose one of {OPTIMIZERS}.")
+    if not record:
+        return inner
+    from tfescape.optimizers import RecordingOptimizer
+
+    return RecordingOptimizer(inner, record_every=1)
 
 
 def _save_weights_atomic(model, path: str) -> None:
@@ -328,10 +338,27 @@ def _snapshot_path(results: ResultsDir, name: str, step: int) -> str:
 
 
 def _save_snapshot(results: ResultsDir, name: str, model, step: int) -> None:
+    """Trainable weights ``w<i>`` and, once trained, the paper's preconditioner ``q<i>`` (Q_t) at ``step``."""
     import keras
 
     arrays = {f"w{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(model.trainable_variables)}
+    if step > 0:
+        for i, q in enumerate(model.optimizer.snapshot().preconditioner):
+            arrays[f"q{i}"] = q
     write_npz(_snapshot_path(results, name, step), **arrays)
+
+
+def load_preconditioner(results: ResultsDir, name: str, step: int) -> list[np.ndarray] | None:
+    """The recorded preconditioner Q_t (per variable) saved with a snapshot, or None (step 0)."""
+    with np.load(_snapshot_path(results, name, step)) as data:
+        keys = sorted((k for k in data.files if k.startswith("q")), key=lambda k: int(k[1:]))
+        return [data[k] for k in keys] or None
+
+
+def _state_row(model) -> dict[str, float]:
+    """Global scalars of the optimizer's latest recorded step (norms, Q range, effective lr quantiles)."""
+    summary = model.optimizer.summary()
+    return {"learning_rate": summary.learning_rate, **summary.global_stats.scalars()}
 
 
 def snapshot_steps(results: ResultsDir, name: str) -> list[int]:
@@ -387,6 +414,7 @@ def train_stage(ctx: _Context, name: str) -> dict:
                 "step": step,
                 **{k: float(v[-1]) for k, v in logs.items()},
                 "seconds": time.monotonic() - tick,
+                **{f"opt_{k}": v for k, v in _state_row(model).items()},
             }
         )
         if (epoch + 1) % c.probe_every_epochs == 0 or epoch + 1 == c.epochs:
@@ -440,6 +468,34 @@ def build_report(ctx: _Context):
                 "Both optimizers start from the same initial weights and see the same data order. "
                 "Solid lines: training split (running average over the epoch); dashed: test split.",
                 figures=[ReportFigure(results.rel(fig_path[0]), "Loss and accuracy per epoch.")],
+            )
+        )
+
+    lr_bands = {
+        n: plots.Band(
+            h["step"], h["opt_effective_lr_median"], h["opt_effective_lr_q05"], h["opt_effective_lr_q95"]
+        )
+        for n, h in histories.items()
+        if "opt_effective_lr_median" in h
+    }
+    if lr_bands:
+        fig_path = plots.save_figure(
+            plots.effective_learning_rates(lr_bands), results.file("figures", "effective_learning_rate")
+        )
+        rows.append(
+            (
+                "final Q anisotropy (max/min)",
+                *(_last(histories.get(n, {}).get("opt_preconditioner_anisotropy")) for n in names),
+            )
+        )
+        sections.append(
+            Section(
+                "Optimizer state",
+                "Recorded by tfescape.optimizers.RecordingOptimizer at the last step of each epoch: the "
+                "per-coordinate step size lr / Q'_t that Keras applies (Q'_t = 1 for SGD; for Adam "
+                "Q'_t = (sqrt(v_t) + epsilon) / sqrt(1 - beta_2^t)). The band spans the 5th to 95th "
+                "percentile over coordinates.",
+                figures=[ReportFigure(results.rel(fig_path[0]), "Effective learning rate along training.")],
             )
         )
 

@@ -1,0 +1,171 @@
+"""The ``tfescape`` command: subcommands that mirror the scripts in scripts/.
+
+    tfescape compare --out results/digits          # SGD vs Adam end to end (scripts/compare_sgd_adam.py)
+    tfescape compare --quick --out results/quick   # the same in under two minutes
+
+Each subcommand parses its arguments, calls the library (tfescape.experiments) and writes a results folder;
+the scripts call :func:`script_main` with their subcommand, so both spellings take the same options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import sys
+import typing
+from collections.abc import Callable, Sequence
+
+logger = logging.getLogger(__name__)
+
+_COMPARE_HELP = {
+    "dataset": "dataset: digits (offline default), synthetic, mnist, fashion_mnist, cifar10, cifar100",
+    "model": "model: mlp, cnn or alexnet (the paper's CIFAR network)",
+    "width": "hidden units per layer of the mlp",
+    "depth": "hidden layers of the mlp",
+    "image_size": "resize images to this side in pixels (alexnet on digits uses 32)",
+    "max_train": "use only the first N training examples",
+    "max_test": "use only the first N test examples",
+    "batch_size": "minibatch size of training and of the gradient-noise probes",
+    "epochs": "training epochs of each optimizer",
+    "sgd_lr": "SGD learning rate",
+    "sgd_momentum": "SGD momentum (0: plain SGD, as in the paper's theory)",
+    "adam_lr": "Adam learning rate",
+    "adam_beta_1": "Adam beta_1",
+    "adam_beta_2": "Adam beta_2",
+    "adam_epsilon": "Adam epsilon (Keras convention: added to sqrt(v_hat))",
+    "seed": "seed of the split, the shuffling and the shared initialization",
+    "probe_every_epochs": "snapshot the weights (a point of the tail-index curve) every N epochs",
+    "noise_batches": "minibatches whose gradient noise is measured per snapshot",
+    "confidence": "confidence level of the tail-index intervals",
+    "hessian_k": "number of top Hessian eigenvalues",
+    "lanczos_iters": "Lanczos iterations (eigenvalues, spectral density)",
+    "density_starts": "random starts of the spectral density estimate",
+    "trace_samples": "Hutchinson probes of the Hessian trace",
+    "landscape_points": "points of the 1-D loss landscape",
+    "escape_paths": "Monte Carlo paths per escape-time simulation",
+    "distribute": "none, or mirrored: run under tf.distribute.MirroredStrategy",
+    "optimizers": "optimizers to compare (sgd adam)",
+}
+
+
+def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``tfescape compare`` / scripts/compare_sgd_adam.py (one per CompareConfig field)."""
+    from tfescape.experiments.compare import DISTRIBUTE, OPTIMIZERS, PRESETS, CompareConfig
+
+    parser.add_argument("--out", default="results/compare", help="results folder (default: %(default)s)")
+    presets = parser.add_mutually_exclusive_group()
+    presets.add_argument("--preset", choices=sorted(PRESETS), default="default", help="named configuration")
+    presets.add_argument("--quick", action="store_const", dest="preset", const="quick",
+                         help="small configuration, under 2 minutes on 2 CPU cores")
+    presets.add_argument("--smoke", action="store_const", dest="preset", const="smoke",
+                         help="tiny configuration for tests (seconds; numbers are not meaningful)")
+    hints = typing.get_type_hints(CompareConfig)
+    for field in dataclasses.fields(CompareConfig):
+        flag = "--" + field.name.replace("_", "-")
+        help_text = _COMPARE_HELP.get(field.name, field.name) + " (preset value if omitted)"
+        if field.name == "optimizers":
+            parser.add_argument(flag, nargs="+", choices=OPTIMIZERS, default=None, help=help_text)
+        elif field.name == "distribute":
+            parser.add_argument(flag, choices=DISTRIBUTE, default=None, help=help_text)
+        else:
+            parser.add_argument(flag, type=_scalar_type(hints[field.name]), default=None, help=help_text)
+    parser.add_argument("--no-resume", action="store_true", help="recompute every stage")
+    parser.add_argument("--only", nargs="+", metavar="STAGE", help="run only stages starting with these names")
+    _add_common(parser)
+
+
+def run_compare_command(args: argparse.Namespace) -> int:
+    """Run the compare subcommand from parsed arguments; prints where the report is."""
+    from tfescape.experiments.compare import CompareConfig, run_compare
+
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(CompareConfig)}
+    overrides = {k: (tuple(v) if isinstance(v, list) else v) for k, v in overrides.items() if v is not None}
+    config = CompareConfig.preset(args.preset, **overrides)
+    result = run_compare(config, args.out, resume=not args.no_resume, show_progress=not args.no_progress,
+                         only=args.only)
+    print(f"report: {result.report_md}\n        {result.report_html}")
+    print(f"stages run: {', '.join(result.ran) or 'none'}; skipped (done before): "
+          f"{', '.join(result.skipped) or 'none'}; {result.seconds:.1f} s")
+    return 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Command:
+    """A subcommand: its name, the script that mirrors it, help, and its two functions."""
+
+    name: str
+    script: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+COMMANDS: dict[str, Command] = {
+    "compare": Command("compare", "compare_sgd_adam.py",
+                       "train SGD and Adam from one initialization and compare them (report with figures)",
+                       add_compare_arguments, run_compare_command),
+}
+
+
+def build_parser(prog: str = "tfescape") -> argparse.ArgumentParser:
+    """The ``tfescape`` parser with one subparser per command."""
+    parser = argparse.ArgumentParser(prog=prog, description="Why SGD generalizes better than Adam, measured.")
+    from tfescape._version import __version__
+
+    parser.add_argument("--version", action="version", version=f"tfescape {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in COMMANDS.values():
+        p = sub.add_parser(command.name, help=command.help, description=command.help)
+        command.add_arguments(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``tfescape`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    return _run(COMMANDS[args.command], args)
+
+
+def script_main(command: str, argv: Sequence[str] | None = None) -> int:
+    """Entry point of scripts/<script>.py: the options of one subcommand, with the script's name."""
+    cmd = COMMANDS[command]
+    parser = argparse.ArgumentParser(prog=cmd.script, description=cmd.help)
+    cmd.add_arguments(parser)
+    return _run(cmd, parser.parse_args(argv))
+
+
+def _run(command: Command, args: argparse.Namespace) -> int:
+    _configure_logging(args.verbose)
+    from tfescape.data import DatasetUnavailableError
+
+    try:
+        return command.run(args)
+    except (DatasetUnavailableError, ValueError) as err:
+        print(f"tfescape {command.name}: error: {err}", file=sys.stderr)
+        return 2
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
+
+
+def _configure_logging(verbose: int) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("tfescape").setLevel(min(level, logging.INFO))
+
+
+def _scalar_type(hint) -> Callable[[str], object]:
+    args = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+    base = args[0]
+    if base is bool:
+        return lambda text: text.lower() in ("1", "true", "yes")
+    return base if base in (int, float, str) else str
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
