@@ -1,0 +1,336 @@
+"""Spectral probes of a symmetric operator given only as a matrix-vector callable (float64).
+
+These are the algorithms behind :mod:`tfescape.hessian.probes`, usable on a Hessian from any source
+(a :class:`~tfescape.hessian.hvp.HessianOperator`, an explicit matrix, the SDE theory's quadratic
+basins): ``mvp_fn`` maps a float64 vector of length ``dim`` to H v.
+
+- :func:`top_eigenvalues_of`: extreme eigenpairs (Lanczos, or power iteration with deflation).
+- :func:`trace_of`: Hutchinson's estimator tr(H) ~ mean_i z_i^T H z_i over Rademacher z_i, or Hutch++,
+  which first captures the dominant subspace exactly (Q = orth(H S)) and runs Hutchinson only on the
+  deflated remainder (I - Q Q^T) H (I - Q Q^T): error O(1/m) instead of O(1/sqrt(m)) for m products.
+- :func:`diagonal_of`: Bekas et al.'s diag(H) ~ mean_i z_i * (H z_i) over Rademacher z_i, or exact
+  columns e_i^T H e_i from ``dim`` unit-vector products.
+- :func:`spectral_density_of`: stochastic Lanczos quadrature. For a unit start q, Lanczos with m
+  steps gives nodes theta_j (Ritz values) and weights tau_j (squared first components of the
+  eigenvectors of T_m) such that sum_j tau_j f(theta_j) ~ q^T f(H) q; averaging over random starts,
+  E[q^T f(H) q] = (1/dim) sum_i f(lambda_i). Smoothing the nodes with a Gaussian kernel of width sigma
+  gives the density phi(t) = mean_starts sum_j tau_j N(t; theta_j, sigma^2).
+
+References:
+    Hutchinson (1990), A stochastic estimator of the trace of the influence matrix for Laplacian
+    smoothing splines. Comm. Statist. Simulation Comput. 19(2).
+    Meyer, Musco, Musco & Woodruff (2021), Hutch++: Optimal stochastic trace estimation. SOSA.
+    Bekas, Kokiopoulou & Saad (2007), An estimator for the diagonal of a matrix. Appl. Numer. Math. 57.
+    Lin, Saad & Yang (2016), Approximating spectral densities of large matrices. SIAM Review 58(1).
+    Ghorbani, Krishnan & Xiao (2019), An investigation into neural net optimization via Hessian
+    eigenvalue density. ICML.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from tfescape.hessian import _random
+from tfescape.hessian.lanczos import (
+    EigenResult,
+    _check_dim,
+    _checked_mvp,
+    lanczos,
+    lanczos_eigenvalues,
+    power_iteration,
+)
+
+MvpFn = Callable[[np.ndarray], np.ndarray]
+
+TRACE_METHODS = ("hutch++", "hutchinson")
+EIGEN_METHODS = ("lanczos", "power")
+
+
+@dataclass(frozen=True)
+class TraceResult:
+    """A trace estimate.
+
+    Attributes:
+        estimate: the estimate of tr(H).
+        stderr: its standard error (sample standard deviation of the stochastic part / sqrt(probes));
+            for Hutch++ the deterministic part tr(Q^T H Q) carries no error. NaN if it cannot be
+            estimated (a single stochastic probe).
+        method: "hutchinson" or "hutch++".
+        num_probes: matrix-vector products used.
+    """
+
+    estimate: float
+    stderr: float
+    method: str
+    num_probes: int
+
+
+@dataclass(frozen=True)
+class DiagonalResult:
+    """An estimate of diag(H).
+
+    Attributes:
+        diagonal: (dim,) the estimate.
+        stderr: (dim,) per-entry standard errors (zeros for the exact method).
+        method: "hutchinson" or "exact".
+        num_probes: matrix-vector products used.
+    """
+
+    diagonal: np.ndarray
+    stderr: np.ndarray
+    method: str
+    num_probes: int
+
+
+@dataclass(frozen=True)
+class DensityResult:
+    """A smoothed spectral density from stochastic Lanczos quadrature.
+
+    Attributes:
+        grid: (g,) points t where the density is evaluated.
+        density: (g,) phi(t) = mean over starts of sum_j tau_j N(t; theta_j, sigma^2); it integrates to
+            about 1 when the grid covers the spectrum.
+        nodes: (num_random_starts, m) Ritz values theta_j of each start (descending; padded with NaN if
+            a start stopped early on an invariant subspace).
+        weights: (num_random_starts, m) quadrature weights tau_j (sum to 1 per start; 0 where padded).
+        sigma: Gaussian kernel width.
+        num_mvps: matrix-vector products used.
+    """
+
+    grid: np.ndarray
+    density: np.ndarray
+    nodes: np.ndarray
+    weights: np.ndarray
+    sigma: float
+    num_mvps: int
+
+    def mass(self, low: float, high: float) -> float:
+        """Spectral mass in [low, high]: the mean quadrature weight of the nodes there (no smoothing).
+
+        It estimates (number of eigenvalues in [low, high]) / dim.
+        """
+        inside = (self.nodes >= low) & (self.nodes <= high)
+        return float(np.where(inside, self.weights, 0.0).sum(axis=1).mean())
+
+
+def top_eigenvalues_of(
+    mvp_fn: MvpFn,
+    *,
+    dim: int,
+    k: int = 1,
+    smallest: bool = False,
+    method: str = "lanczos",
+    tol: float = 1e-3,
+    max_iters: int | None = None,
+    seed=None,
+) -> EigenResult:
+    """The k largest (or, with ``smallest``, smallest) eigenpairs of a symmetric operator.
+
+    Args:
+        mvp_fn: v -> H v on float64 vectors of length ``dim``.
+        dim: dimension.
+        k: number of eigenpairs (<= dim).
+        smallest: the k smallest (most negative first) instead; needs method="lanczos".
+        method: "lanczos" (full reorthogonalization; stops when each residual <= tol |lambda|) or
+            "power" (power iteration with deflation; finds the largest magnitudes; stops when the
+            estimate changes by < tol relative).
+        tol: tolerance (see method).
+        max_iters: product limit (Lanczos: total; power: per eigenpair). Default: min(dim, max(100, 4k))
+            for Lanczos, 100 for power iteration.
+        seed: seed of the random starts.
+
+    Returns:
+        EigenResult.
+
+    Raises:
+        ValueError: unknown method, k > dim, smallest with power iteration.
+    """
+    if method not in EIGEN_METHODS:
+        raise ValueError(f"Unknown method {method!r}. Choose one of {', '.join(EIGEN_METHODS)}.")
+    if method == "power":
+        if smallest:
+            raise ValueError(
+                "smallest=True needs method='lanczos' (power iteration finds the largest |lambda|)."
+            )
+        return power_iteration(
+            mvp_fn, dim=dim, k=k, tol=tol, max_iters=100 if max_iters is None else max_iters, seed=seed
+        )
+    return lanczos_eigenvalues(
+        mvp_fn, dim=dim, k=k, smallest=smallest, tol=tol, max_iters=max_iters, seed=seed
+    )
+
+
+def trace_of(
+    mvp_fn: MvpFn, *, dim: int, num_probes: int = 99, method: str = "hutch++", seed=None
+) -> TraceResult:
+    """Estimate tr(H) from ``num_probes`` matrix-vector products.
+
+    Hutchinson: mean of z^T H z over Rademacher z (unbiased, variance 2 sum_{i != j} H_ij^2 per probe).
+    Hutch++: s = num_probes // 3 sketch vectors S, Q = orth(H S); estimate tr(Q^T H Q) exactly with s
+    products and the remainder with num_probes - 2 s Hutchinson probes of (I - QQ^T) H (I - QQ^T).
+    If the sketch spans H's range (s >= rank H) the result is exact up to rounding.
+
+    Args:
+        mvp_fn: v -> H v on float64 vectors.
+        dim: dimension.
+        num_probes: total products (Hutchinson >= 2, Hutch++ >= 4).
+        method: "hutch++" or "hutchinson".
+        seed: seed of the probes.
+
+    Returns:
+        TraceResult.
+
+    Raises:
+        ValueError: unknown method or too few probes.
+    """
+    _check_dim(dim)
+    if method not in TRACE_METHODS:
+        raise ValueError(f"Unknown trace method {method!r}. Choose one of {', '.join(TRACE_METHODS)}.")
+    minimum = 4 if method == "hutch++" else 2
+    if num_probes < minimum:
+        raise ValueError(f"{method} needs num_probes >= {minimum} (to estimate its error), got {num_probes}.")
+    if method == "hutchinson":
+        seeds = _random.split_seeds(seed, num_probes, salt="hutchinson_trace")
+        samples = [_quadratic_form(mvp_fn, _random.rademacher_vector(s, dim), dim) for s in seeds]
+        return TraceResult(float(np.mean(samples)), _stderr(samples), method, num_probes)
+    sketch = num_probes // 3
+    seeds = _random.split_seeds(seed, num_probes - sketch, salt="hutch_plus_plus")
+    images = np.stack(
+        [_checked_mvp(mvp_fn, _random.rademacher_vector(s, dim), dim) for s in seeds[:sketch]], axis=1
+    )
+    basis = _orthonormal_range(images)
+    exact = sum(float(q @ _checked_mvp(mvp_fn, q, dim)) for q in basis.T)
+    samples = []
+    for s in seeds[sketch:]:
+        z = _random.rademacher_vector(s, dim)
+        z = z - basis @ (basis.T @ z)
+        hz = _checked_mvp(mvp_fn, z, dim)
+        samples.append(float(z @ (hz - basis @ (basis.T @ hz))))
+    return TraceResult(exact + float(np.mean(samples)), _stderr(samples), method, num_probes)
+
+
+def diagonal_of(
+    mvp_fn: MvpFn, *, dim: int, num_probes: int = 100, exact: bool = False, seed=None
+) -> DiagonalResult:
+    """Estimate diag(H): Hutchinson-style mean of z * (H z), or exactly from unit vectors.
+
+    Args:
+        mvp_fn: v -> H v on float64 vectors.
+        dim: dimension.
+        num_probes: Rademacher probes (>= 2); ignored when exact.
+        exact: use the ``dim`` products H e_i (exact; only for small operators).
+        seed: seed of the probes.
+
+    Returns:
+        DiagonalResult.
+
+    Raises:
+        ValueError: fewer than 2 probes.
+    """
+    _check_dim(dim)
+    if exact:
+        diag = np.empty(dim)
+        unit = np.zeros(dim)
+        for i in range(dim):
+            unit[i] = 1.0
+            diag[i] = _checked_mvp(mvp_fn, unit, dim)[i]
+            unit[i] = 0.0
+        return DiagonalResult(diag, np.zeros(dim), "exact", dim)
+    if num_probes < 2:
+        raise ValueError(f"diagonal needs num_probes >= 2 (to estimate its error), got {num_probes}.")
+    seeds = _random.split_seeds(seed, num_probes, salt="hutchinson_diagonal")
+    total, total_sq = np.zeros(dim), np.zeros(dim)
+    for s in seeds:
+        z = _random.rademacher_vector(s, dim)
+        sample = z * _checked_mvp(mvp_fn, z, dim)
+        total += sample
+        total_sq += sample**2
+    mean = total / num_probes
+    var = np.maximum(total_sq / num_probes - mean**2, 0.0) * num_probes / (num_probes - 1)
+    return DiagonalResult(mean, np.sqrt(var / num_probes), "hutchinson", num_probes)
+
+
+def spectral_density_of(
+    mvp_fn: MvpFn,
+    *,
+    dim: int,
+    num_random_starts: int = 5,
+    num_iters: int = 80,
+    grid=None,
+    num_grid: int = 1000,
+    sigma: float | None = None,
+    reorthogonalize: bool = True,
+    seed=None,
+) -> DensityResult:
+    """Smoothed eigenvalue density by stochastic Lanczos quadrature.
+
+    Args:
+        mvp_fn: v -> H v on float64 vectors.
+        dim: dimension.
+        num_random_starts: independent Gaussian starting vectors averaged over.
+        num_iters: Lanczos steps per start (capped at dim).
+        grid: points to evaluate the density at; default ``num_grid`` points spanning the nodes
+            extended by 5 sigma on both sides.
+        num_grid: size of the default grid.
+        sigma: Gaussian kernel width; default 1% of the node range (or 1e-3 if that range is 0).
+        reorthogonalize: full reorthogonalization in each Lanczos run (memory O(dim x num_iters)).
+        seed: seed of the starting vectors.
+
+    Returns:
+        DensityResult.
+
+    Raises:
+        ValueError: num_random_starts or num_iters < 1, sigma <= 0.
+    """
+    _check_dim(dim)
+    if num_random_starts < 1 or num_iters < 1:
+        raise ValueError(
+            f"num_random_starts and num_iters must be >= 1, got {num_random_starts}, {num_iters}."
+        )
+    if sigma is not None and not sigma > 0:
+        raise ValueError(f"sigma must be > 0, got {sigma}.")
+    m = min(num_iters, dim)
+    nodes = np.full((num_random_starts, m), np.nan)
+    weights = np.zeros((num_random_starts, m))
+    total = 0
+    for i, s in enumerate(_random.split_seeds(seed, num_random_starts, salt="spectral_density")):
+        run = lanczos(mvp_fn, dim=dim, num_iters=m, seed=s, reorthogonalize=reorthogonalize)
+        size = run.ritz_values.size
+        nodes[i, :size], weights[i, :size] = run.ritz_values, run.quadrature_weights
+        total += run.num_mvps
+    low, high = float(np.nanmin(nodes)), float(np.nanmax(nodes))
+    if sigma is None:
+        sigma = 0.01 * (high - low) if high > low else 1e-3
+    grid = (
+        np.linspace(low - 5 * sigma, high + 5 * sigma, num_grid) if grid is None else np.asarray(grid, float)
+    )
+    density = _gaussian_mixture(grid, nodes, weights, sigma)
+    return DensityResult(grid, density, nodes, weights, float(sigma), total)
+
+
+def _gaussian_mixture(grid, nodes, weights, sigma):
+    centers = np.nan_to_num(nodes, nan=0.0)
+    z = (grid[:, None, None] - centers[None]) / sigma
+    kernel = np.exp(-0.5 * z**2) / (sigma * np.sqrt(2 * np.pi))
+    return (kernel * weights[None]).sum(axis=2).mean(axis=1)
+
+
+def _quadratic_form(mvp_fn, z, dim):
+    return float(z @ _checked_mvp(mvp_fn, z, dim))
+
+
+def _stderr(samples) -> float:
+    samples = np.asarray(samples, dtype=np.float64)
+    if samples.size < 2:
+        return float("nan")
+    return float(samples.std(ddof=1) / np.sqrt(samples.size))
+
+
+def _orthonormal_range(images):
+    q, r = np.linalg.qr(images)
+    diag = np.abs(np.diag(r))
+    keep = diag > 1e-12 * max(diag.max(initial=0.0), np.finfo(float).tiny)
+    return q[:, keep]

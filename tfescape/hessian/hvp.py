@@ -1,0 +1,408 @@
+"""Hessian-vector products of a Keras model's training loss, over a dataset or one batch.
+
+The Hessian is that of the data-averaged loss at the current weights, in inference mode
+(``training=False``: BatchNorm uses its moving statistics, dropout is off)::
+
+    F(theta) = (1 / N) sum_b n_b * L_b(theta),     H v = (1 / N) sum_b n_b * (d^2 L_b / d theta^2) v
+
+where batch b has n_b examples, N = sum_b n_b and L_b is the batch loss (a Keras loss with its default
+"sum_over_batch_size" reduction, i.e. a mean over the batch, plus the model's regularization losses
+when ``include_model_losses``). With one batch ``(x, y)`` the sum has one term.
+
+Products are computed forward-over-reverse (``tf.autodiff.ForwardAccumulator`` around a
+``tf.GradientTape``: one forward-mode pass through the gradient computation, about the cost of two
+gradients) or reverse-over-reverse (a gradient of the gradient, dotted with v), each compiled with
+``tf.function``. ``method="auto"`` uses forward-over-reverse and falls back to reverse-over-reverse if
+an op of the model has no forward-mode rule.
+
+Under a ``tf.distribute`` strategy (the model's, by default) each replica computes n_local * H_local v
+on its share of every batch, and the sums of these products and of n_local are all-reduced, so the
+result equals the single-device one.
+
+The operator exposes two forms: per-variable (:meth:`HessianOperator.hvp`, a list of tensors shaped like
+the variables) and flat (:meth:`HessianOperator.matvec`, float64 NumPy vectors of length ``dim``, the
+``mvp_fn`` that the algorithms in :mod:`tfescape.hessian.lanczos` and the probes take).
+
+Example:
+    >>> op = HessianOperator(model, keras.losses.SparseCategoricalCrossentropy(from_logits=True), train)
+    >>> hv = op.matvec(np.ones(op.dim))          # float64, shape (op.dim,)
+
+References:
+    Pearlmutter (1994), Fast exact multiplication by the Hessian. Neural Computation 6(1).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+logger = logging.getLogger(__name__)
+
+HVP_METHODS = ("auto", "forward_over_reverse", "reverse_over_reverse")
+
+LossFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+
+
+class HessianOperator:
+    """The Hessian of a Keras model's data-averaged loss as a linear operator on its weights.
+
+    Args:
+        model: a built Keras model.
+        loss: a Keras loss (or any callable ``loss(y_true, y_pred) -> scalar``); it must return the
+            mean over the batch (Keras' default reduction) for the full-data average to be exact.
+        data: a ``tf.data.Dataset`` of ``(x, y)`` batches (the whole dataset is averaged, weighted by
+            batch size) or a tuple ``(x, y)`` for one batch.
+        variables: the Keras variables to differentiate with respect to (default: all trainable
+            variables of the model). Restricting the variables gives the corresponding diagonal block
+            of the Hessian.
+        layers: alternatively, layers (objects or names) whose trainable variables to use.
+        method: "auto", "forward_over_reverse" or "reverse_over_reverse" (see module docstring).
+        include_model_losses: add ``sum(model.losses)`` (weight regularizers) to the loss.
+        strategy: a ``tf.distribute.Strategy``; default: the model's strategy (the one in scope when
+            it was built), which is the no-op default strategy for ordinary models.
+
+    Attributes:
+        variables: tuple of the Keras variables, in flat order.
+        shapes: tuple of their shapes.
+        dim: total number of parameters (length of the flat vectors).
+        num_hvps: number of Hessian-vector products evaluated so far (each is one pass over data).
+
+    Raises:
+        ValueError: empty data, no trainable variables, a non-scalar loss, unknown method, bad data.
+    """
+
+    def __init__(
+        self,
+        model: keras.Model,
+        loss: LossFn,
+        data,
+        *,
+        variables: Sequence | None = None,
+        layers: Sequence | None = None,
+        method: str = "auto",
+        include_model_losses: bool = True,
+        strategy: tf.distribute.Strategy | None = None,
+    ):
+        if method not in HVP_METHODS:
+            raise ValueError(f"Unknown HVP method {method!r}. Choose one of {', '.join(HVP_METHODS)}.")
+        if not callable(loss):
+            raise ValueError(f"loss must be callable as loss(y_true, y_pred), got {type(loss).__name__}.")
+        if isinstance(loss, keras.losses.Loss) and loss.reduction not in _MEAN_REDUCTIONS:
+            raise ValueError(
+                f"loss has reduction={loss.reduction!r}; the Hessian needs the mean over the batch. "
+                "Build the loss with reduction='sum_over_batch_size' (Keras' default)."
+            )
+        self._model = model
+        self._loss = loss
+        self._method = method
+        self._include_model_losses = include_model_losses
+        self._strategy = strategy if strategy is not None else _model_strategy(model)
+        self._dataset = _as_dataset(data)
+        first = _first_batch(self._dataset)
+        self.variables = tuple(_select_variables(model, variables, layers, first[0]))
+        self.shapes = tuple(tuple(int(d) for d in v.shape) for v in self.variables)
+        self._sizes = [int(np.prod(s, dtype=np.int64)) for s in self.shapes]
+        self.dim = int(sum(self._sizes))
+        self.num_hvps = 0
+        self._check_scalar_loss(first)
+        self._distributed = self._strategy is not None and self._strategy.num_replicas_in_sync > 1
+        data_for_loops = (
+            self._strategy.experimental_distribute_dataset(self._dataset)
+            if self._distributed
+            else self._dataset
+        )
+        self._data_for_loops = data_for_loops
+        self._hvp_fns: dict[str, Callable] = {}
+        self._grad_fn = tf.function(self._gradient_over_data, reduce_retracing=True)
+        self._loss_fn = tf.function(self._loss_over_data, reduce_retracing=True)
+
+    # ----------------------------------------------------------------------------------------------
+    # Public API
+    @property
+    def method(self) -> str:
+        """The HVP method in use ("forward_over_reverse" or "reverse_over_reverse" once resolved)."""
+        return self._method
+
+    @property
+    def strategy(self) -> tf.distribute.Strategy | None:
+        """The distribution strategy the products run under."""
+        return self._strategy
+
+    def hvp(self, vectors: Sequence) -> list[tf.Tensor]:
+        """Per-variable Hessian-vector product H v.
+
+        Args:
+            vectors: one tensor per variable, shaped like it (any float dtype).
+
+        Returns:
+            list of float64 tensors shaped like the variables.
+
+        Raises:
+            ValueError: wrong number of tensors or wrong shapes.
+        """
+        tangents = self._as_tangents(vectors)
+        result = self._run_hvp(tangents)
+        self.num_hvps += 1
+        return result
+
+    def matvec(self, vector) -> np.ndarray:
+        """Flat Hessian-vector product: float64 vector of length ``dim`` -> float64 vector (mvp_fn)."""
+        return self.flatten(self.hvp(self.unflatten(vector)))
+
+    __call__ = matvec
+
+    def loss(self) -> float:
+        """The data-averaged loss F(theta) at the current weights."""
+        value, count = self._loss_fn()
+        _checked(None, count)
+        return float(value)
+
+    def loss_and_gradient(self) -> tuple[float, np.ndarray]:
+        """F(theta) and its flat float64 gradient at the current weights (one pass over the data)."""
+        value, grads, count = self._grad_fn()
+        _checked(None, count)
+        return float(value), self.flatten(grads)
+
+    def flatten(self, tensors: Sequence) -> np.ndarray:
+        """Concatenate per-variable tensors into one flat float64 vector."""
+        return np.concatenate([np.reshape(np.asarray(t, dtype=np.float64), -1) for t in tensors])
+
+    def unflatten(self, vector) -> list[np.ndarray]:
+        """Split a flat vector of length ``dim`` into float64 arrays shaped like the variables."""
+        vector = np.asarray(vector, dtype=np.float64)
+        if vector.shape != (self.dim,):
+            raise ValueError(f"Expected a flat vector of shape ({self.dim},), got {vector.shape}.")
+        parts = np.split(vector, np.cumsum(self._sizes)[:-1])
+        return [p.reshape(s) for p, s in zip(parts, self.shapes, strict=True)]
+
+    def get_flat_weights(self) -> np.ndarray:
+        """The current values of the operator's variables as one flat float64 vector."""
+        return self.flatten([keras.ops.convert_to_numpy(v) for v in self.variables])
+
+    def set_flat_weights(self, vector) -> None:
+        """Assign a flat vector of length ``dim`` to the operator's variables."""
+        for var, value in zip(self.variables, self.unflatten(vector), strict=True):
+            var.assign(value.astype(var.dtype))
+
+    # ----------------------------------------------------------------------------------------------
+    # Internals
+    def _as_tangents(self, vectors) -> list[tf.Tensor]:
+        vectors = list(vectors)
+        if len(vectors) != len(self.variables):
+            raise ValueError(
+                f"Expected {len(self.variables)} tensors (one per variable), got {len(vectors)}."
+            )
+        tangents = []
+        for vec, var, shape in zip(vectors, self.variables, self.shapes, strict=True):
+            t = tf.convert_to_tensor(vec)
+            if tuple(t.shape) != shape:
+                raise ValueError(f"Vector for {var.path} has shape {tuple(t.shape)}, expected {shape}.")
+            tangents.append(tf.cast(t, var.dtype))
+        return tangents
+
+    def _run_hvp(self, tangents):
+        if self._method != "auto":
+            return _checked(*self._compiled_hvp(self._method)(tangents))
+        try:
+            result = _checked(*self._compiled_hvp("forward_over_reverse")(tangents))
+            self._method = "forward_over_reverse"
+            return result
+        except (LookupError, NotImplementedError, TypeError, tf.errors.OpError) as err:
+            logger.warning(
+                "Forward-over-reverse HVP failed (%s: %s); using reverse-over-reverse.",
+                type(err).__name__,
+                err,
+            )
+            self._method = "reverse_over_reverse"
+            return _checked(*self._compiled_hvp(self._method)(tangents))
+
+    def _compiled_hvp(self, method):
+        if method not in self._hvp_fns:
+            batch_fn = _forward_over_reverse if method == "forward_over_reverse" else _reverse_over_reverse
+
+            def over_data(tangents):
+                return self._sum_over_data(
+                    lambda x, y: batch_fn(self._batch_loss, x, y, self._primals(), tangents), self.shapes
+                )
+
+            self._hvp_fns[method] = tf.function(over_data, reduce_retracing=True)
+        return self._hvp_fns[method]
+
+    def _primals(self):
+        return [v.value for v in self.variables]
+
+    def _batch_loss(self, x, y):
+        y_pred = self._model(x, training=False)
+        value = self._loss(y, y_pred)
+        if self._distributed and _scales_for_replicas(self._loss):
+            # Keras mean losses divide by num_replicas inside a replica context; undo it so that each
+            # replica's value is the mean over its own share of the batch.
+            value = value * tf.cast(self._strategy.num_replicas_in_sync, value.dtype)
+        if self._include_model_losses and self._model.losses:
+            value = value + tf.cast(tf.add_n(self._model.losses), value.dtype)
+        return value
+
+    def _loss_over_data(self):
+        total, count = self._sum_over_data(lambda x, y: [self._batch_loss(x, y)], [()])
+        return total[0], count
+
+    def _gradient_over_data(self):
+        def value_and_grads(x, y):
+            primals = self._primals()
+            with tf.GradientTape() as tape:
+                tape.watch(primals)
+                value = self._batch_loss(x, y)
+            grads = tape.gradient(value, primals, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            return [value, *grads]
+
+        total, count = self._sum_over_data(value_and_grads, [(), *self.shapes])
+        return total[0], total[1:], count
+
+    def _sum_over_data(self, batch_fn, shapes):
+        """(1/N) sum_b n_b batch_fn(batch) in float64 (outputs of the given shapes), and N.
+
+        Runs inside tf.function; the loop over the (distributed) dataset is compiled into the graph.
+        """
+
+        def weighted(x, y):
+            n = tf.cast(tf.shape(tf.nest.flatten(x)[0])[0], tf.float64)
+            values = batch_fn(x, y)
+            # An empty per-replica share of a batch contributes nothing (its mean loss would be NaN).
+            zero = tf.constant(0.0, tf.float64)
+            return tuple(tf.where(n > 0, n * tf.cast(v, tf.float64), zero) for v in values), n
+
+        total = tuple(tf.zeros(s, tf.float64) for s in shapes)
+        count = tf.constant(0.0, tf.float64)
+        for x, y in self._data_for_loops:
+            if self._distributed:
+                per_replica = self._strategy.run(weighted, args=(x, y))
+                values, n = self._strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+            else:
+                values, n = weighted(x, y)
+            total = tf.nest.map_structure(tf.add, total, values)
+            count += n
+        safe = tf.maximum(count, 1.0)
+        return [t / safe for t in total], count
+
+    def _check_scalar_loss(self, first):
+        x, y = first
+        value = self._loss(y, self._model(x, training=False))
+        if tf.convert_to_tensor(value).shape.rank != 0:
+            raise ValueError(
+                f"loss must return a scalar (the mean over the batch), got shape {tuple(value.shape)}. "
+                "Use a Keras loss with its default reduction='sum_over_batch_size'."
+            )
+
+
+def hessian_vector_product(model, loss, data, vector, **options) -> np.ndarray:
+    """One flat Hessian-vector product H v (float64); see :class:`HessianOperator` for the options."""
+    return HessianOperator(model, loss, data, **options).matvec(vector)
+
+
+def _checked(result, count):
+    if float(count) <= 0:
+        raise ValueError("data yielded no examples (all batches empty); pass data with at least one example.")
+    return result
+
+
+def _forward_over_reverse(loss_fn, x, y, primals, tangents):
+    with tf.autodiff.ForwardAccumulator(primals, tangents) as acc:
+        with tf.GradientTape() as tape:
+            tape.watch(primals)
+            value = loss_fn(x, y)
+        grads = tape.gradient(value, primals, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    return acc.jvp(grads, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+
+
+def _reverse_over_reverse(loss_fn, x, y, primals, tangents):
+    with tf.GradientTape() as outer:
+        outer.watch(primals)
+        with tf.GradientTape() as inner:
+            inner.watch(primals)
+            value = loss_fn(x, y)
+        grads = inner.gradient(value, primals, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    return outer.gradient(
+        grads, primals, output_gradients=tangents, unconnected_gradients=tf.UnconnectedGradients.ZERO
+    )
+
+
+_MEAN_REDUCTIONS = ("sum_over_batch_size", "mean", "mean_with_sample_weight")
+
+
+def _scales_for_replicas(loss) -> bool:
+    """Keras losses with a mean reduction scale their value by 1 / num_replicas in a replica context."""
+    return isinstance(loss, keras.losses.Loss) and loss.reduction in _MEAN_REDUCTIONS
+
+
+def _model_strategy(model):
+    strategy = getattr(model, "distribute_strategy", None)
+    return strategy if strategy is not None else tf.distribute.get_strategy()
+
+
+def _as_dataset(data) -> tf.data.Dataset:
+    if isinstance(data, tf.data.Dataset):
+        spec = data.element_spec
+        if not isinstance(spec, tuple) or len(spec) != 2:
+            raise ValueError(
+                "data must yield (x, y) batches; got elements with spec "
+                f"{spec}. Map the dataset to (x, y) pairs, e.g. dataset.map(lambda x, y, w: (x, y))."
+            )
+        return data
+    if isinstance(data, tuple | list) and len(data) == 2:
+        x, y = data
+        if _num_examples(x) == 0:
+            raise ValueError("data is an empty batch (0 examples); pass at least one example.")
+        return tf.data.Dataset.from_tensors((x, y))
+    raise ValueError(
+        f"data must be a tf.data.Dataset of (x, y) batches or a tuple (x, y); got {type(data).__name__}."
+    )
+
+
+def _num_examples(x) -> int:
+    first = tf.nest.flatten(x)[0]
+    return int(np.shape(first)[0]) if np.ndim(first) else 0
+
+
+def _first_batch(dataset):
+    if int(dataset.cardinality()) == 0:
+        raise ValueError("data is an empty dataset; pass a dataset with at least one (x, y) batch.")
+    for x, y in dataset.take(1):
+        if _num_examples(x) == 0:
+            raise ValueError("data's first batch has 0 examples; pass non-empty batches.")
+        return x, y
+    raise ValueError("data is an empty dataset; pass a dataset with at least one (x, y) batch.")
+
+
+def _select_variables(model, variables, layers, x):
+    if not model.built:
+        model(x, training=False)
+    if variables is not None and layers is not None:
+        raise ValueError("Pass either variables or layers, not both.")
+    if layers is not None:
+        chosen = []
+        for layer in layers:
+            if isinstance(layer, str):
+                layer = model.get_layer(layer)
+            chosen.extend(layer.trainable_variables)
+    elif variables is not None:
+        chosen = list(variables)
+    else:
+        chosen = list(model.trainable_variables)
+    unique, seen = [], set()
+    for var in chosen:
+        if id(var) not in seen:
+            seen.add(id(var))
+            unique.append(var)
+    if not unique:
+        raise ValueError(
+            "No trainable weights to differentiate: the model (or the chosen layers/variables) has none. "
+            "Check model.trainable_variables or unfreeze layers (layer.trainable = True)."
+        )
+    for var in unique:
+        if not keras.backend.is_float_dtype(var.dtype):
+            raise ValueError(f"Variable {var.path} has dtype {var.dtype}; Hessians need float variables.")
+    return unique

@@ -1,0 +1,142 @@
+"""Hessian probes of a Keras model's loss: top eigenvalues, trace, spectral density, diagonal.
+
+Each function builds a :class:`~tfescape.hessian.hvp.HessianOperator` for ``(model, loss, data)`` (the
+Hessian of the data-averaged loss at the current weights, in inference mode) and runs the matching
+algorithm of :mod:`tfescape.hessian.estimators` on its flat float64 Hessian-vector product. Every product
+is one pass over ``data``; pass a tuple ``(x, y)`` to use a single batch. The options ``variables``,
+``layers``, ``hvp_method``, ``include_model_losses`` and ``strategy`` are forwarded to the operator
+(e.g. ``layers=["logits"]`` for the Hessian block of one layer).
+
+Example:
+    >>> loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    >>> top = top_eigenvalues(model, loss, train, k=3, seed=0)
+    >>> top.eigenvalues, top.converged
+    >>> tr = trace(model, loss, train, seed=0, num_probes=99)
+    >>> tr.estimate, tr.stderr
+"""
+
+from __future__ import annotations
+
+from tfescape.hessian.estimators import (
+    DensityResult,
+    DiagonalResult,
+    TraceResult,
+    diagonal_of,
+    spectral_density_of,
+    top_eigenvalues_of,
+    trace_of,
+)
+from tfescape.hessian.hvp import HessianOperator
+from tfescape.hessian.lanczos import EigenResult
+
+
+def top_eigenvalues(
+    model,
+    loss,
+    data,
+    *,
+    k: int = 1,
+    seed=None,
+    smallest: bool = False,
+    method: str = "lanczos",
+    tol: float = 1e-3,
+    max_iters: int | None = None,
+    **operator_options,
+) -> EigenResult:
+    """The k largest (or smallest) Hessian eigenvalues and eigenvectors (flat, float64).
+
+    Args:
+        model, loss, data: see :class:`~tfescape.hessian.hvp.HessianOperator`.
+        k: number of eigenpairs (<= number of parameters).
+        seed: seed of the random starts.
+        smallest: return the k smallest (most negative first) instead of the largest.
+        method, tol, max_iters: see :func:`~tfescape.hessian.estimators.top_eigenvalues_of`.
+        **operator_options: forwarded to HessianOperator (variables, layers, hvp_method, ...).
+
+    Returns:
+        EigenResult; ``eigenvectors`` are (num_params, k), split per variable with
+        ``HessianOperator.unflatten``.
+
+    Raises:
+        ValueError: bad data, loss, k > number of parameters, ...
+    """
+    op = _operator(model, loss, data, operator_options)
+    return top_eigenvalues_of(
+        op.matvec, dim=op.dim, k=k, smallest=smallest, method=method, tol=tol, max_iters=max_iters, seed=seed
+    )
+
+
+def trace(
+    model, loss, data, *, seed=None, method: str = "hutch++", num_probes: int = 99, **operator_options
+) -> TraceResult:
+    """Estimate the Hessian trace by Hutch++ (default) or Hutchinson; see
+    :func:`~tfescape.hessian.estimators.trace_of`.
+
+    Returns:
+        TraceResult(estimate, stderr, method, num_probes).
+    """
+    op = _operator(model, loss, data, operator_options)
+    return trace_of(op.matvec, dim=op.dim, num_probes=num_probes, method=method, seed=seed)
+
+
+def diagonal(
+    model, loss, data, *, seed=None, exact: bool = False, num_probes: int = 100, **operator_options
+) -> DiagonalResult:
+    """Estimate the Hessian diagonal (flat, float64); ``exact=True`` uses one product per parameter.
+
+    See :func:`~tfescape.hessian.estimators.diagonal_of`.
+
+    Returns:
+        DiagonalResult(diagonal, stderr, method, num_probes).
+    """
+    op = _operator(model, loss, data, operator_options)
+    return diagonal_of(op.matvec, dim=op.dim, num_probes=num_probes, exact=exact, seed=seed)
+
+
+def spectral_density(
+    model,
+    loss,
+    data,
+    *,
+    num_random_starts: int = 5,
+    num_iters: int = 80,
+    grid=None,
+    num_grid: int = 1000,
+    sigma: float | None = None,
+    seed=None,
+    reorthogonalize: bool = True,
+    **operator_options,
+) -> DensityResult:
+    """Hessian eigenvalue density by stochastic Lanczos quadrature with a Gaussian kernel of width sigma.
+
+    Uses num_random_starts x num_iters Hessian-vector products. See
+    :func:`~tfescape.hessian.estimators.spectral_density_of`.
+
+    Returns:
+        DensityResult(grid, density, nodes, weights, sigma, num_mvps).
+    """
+    op = _operator(model, loss, data, operator_options)
+    return spectral_density_of(
+        op.matvec,
+        dim=op.dim,
+        num_random_starts=num_random_starts,
+        num_iters=num_iters,
+        grid=grid,
+        num_grid=num_grid,
+        sigma=sigma,
+        reorthogonalize=reorthogonalize,
+        seed=seed,
+    )
+
+
+def _operator(model, loss, data, options) -> HessianOperator:
+    options = dict(options)
+    if "hvp_method" in options:
+        options["method"] = options.pop("hvp_method")
+    allowed = {"variables", "layers", "method", "include_model_losses", "strategy"}
+    unknown = set(options) - allowed
+    if unknown:
+        raise ValueError(
+            f"Unknown option(s) {sorted(unknown)}; accepted: {sorted(allowed - {'method'} | {'hvp_method'})}."
+        )
+    return HessianOperator(model, loss, data, **options)
