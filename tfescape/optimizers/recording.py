@@ -1,0 +1,498 @@
+"""RecordingOptimizer: a Keras optimizer wrapper that records what the optimizer sees and does.
+
+Every ``record_every`` steps, inside the compiled train step, the wrapper stores into its own
+non-trainable variables (one slot per trainable variable and quantity):
+
+- the minibatch gradient g_t the optimizer received (all-reduced across replicas under
+  tf.distribute, unscaled by the inner optimizer's ``loss_scale_factor``; before clipping);
+- the optimizer state after the step: first moment m_t, second moment v_t, the paper's preconditioner
+  Q_t and, for the Adam family, Keras' effective preconditioner Q'_t (see
+  :mod:`tfescape.optimizers.readers` for every family's definitions);
+- the update actually applied, Delta theta_t = theta_t - theta_{t-1} (weight decay, constraints and
+  momentum included), and the learning rate lr_t of that step.
+
+It also counts steps whose gradients contain NaN or inf, on every step (``nonfinite_steps``); those
+gradients reach the inner optimizer unchanged, exactly as without the wrapper.
+
+Steps are numbered like Keras' ``optimizer.iterations`` after the step: step t = 1 is the first update.
+Step t is recorded when (t - 1) % record_every == 0, so step 1 is always recorded.
+
+Read the records with :meth:`RecordingOptimizer.snapshot` (NumPy arrays aligned with
+``model.trainable_variables``) or :meth:`RecordingOptimizer.summary` (scalars), or log them with
+:class:`tfescape.callbacks.OptimizerStateLogger`.
+
+Example:
+    >>> import keras
+    >>> from tfescape.optimizers import RecordingOptimizer
+    >>> from tfescape.callbacks import OptimizerStateLogger
+    >>> model = build_model("mlp", input_shape=(8, 8, 1), num_classes=10, width=32, depth=1)
+    >>> optimizer = RecordingOptimizer(keras.optimizers.Adam(1e-3), record_every=10)
+    >>> model.compile(optimizer=optimizer, jit_compile=True,
+    ...               loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    >>> model.fit(train, epochs=2, callbacks=[OptimizerStateLogger("logs/adam", every_n_steps=10)])
+    >>> snap = optimizer.snapshot()          # StateSnapshot of the latest recorded step
+    >>> snap.preconditioner[0].shape == model.trainable_variables[0].shape
+    True
+    >>> optimizer.summary().global_stats.preconditioner_anisotropy   # max Q / min Q
+    # then: tensorboard --logdir logs
+
+References:
+    Zhou, Feng, Ma, Xiong, Hoi, E. "Towards Theoretically Understanding Why SGD Generalizes Better
+    Than Adam in Deep Learning." NeurIPS 2020.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from dataclasses import dataclass, fields
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras.src.utils import tracking
+
+from tfescape.optimizers.readers import state_reader
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["RecordingOptimizer", "StateSnapshot", "StateSummary", "VariableStats"]
+
+_EFFECTIVE_LR_QUANTILES = (0.05, 0.5, 0.95)
+
+
+@dataclass(frozen=True)
+class StateSnapshot:
+    """The state recorded at one optimizer step, per trainable variable.
+
+    Every per-variable field is a tuple aligned with ``model.trainable_variables`` (same order, each
+    array with that variable's shape and dtype), or None when the optimizer has no such state.
+
+    Attributes:
+        step: the optimizer step t these values belong to (1-based; 0 = nothing recorded yet).
+        optimizer: family of the wrapped optimizer ("adam", "adamw", "amsgrad", "nadam", "adamax",
+            "rmsprop", "adagrad", "sgd", "sgd_momentum").
+        learning_rate: lr_t used at step t.
+        variable_names: paths of the trainable variables.
+        gradients: g_t, the minibatch gradient the optimizer received.
+        first_moments: m_t after the step (SGD: Keras' velocity mu u - lr g), or None.
+        second_moments: v_t after the step (AMSGrad: the running max; Adagrad: the sum of g^2), or None.
+        preconditioner: the paper's Q_t (Adam: sqrt(v_t / (1 - beta_2^t)) + epsilon); ones for SGD.
+        effective_preconditioner: Keras' exact Q'_t with update = -lr_t * d_t / Q'_t. Equal to
+            ``preconditioner`` except for Adam/AdamW/AMSGrad, where
+            Q'_t = (sqrt(v_t) + epsilon) / sqrt(1 - beta_2^t).
+        effective_learning_rate: lr_t / Q'_t, the per-coordinate step size applied to the search
+            direction d_t (bias-corrected m for the Adam family, g for RMSprop/Adagrad/SGD).
+        updates: Delta theta_t = theta_t - theta_{t-1}, the update actually applied.
+        nonfinite_steps: number of steps so far whose gradients contained NaN or inf.
+        gradients_finite: whether the recorded gradients are all finite.
+    """
+
+    step: int
+    optimizer: str
+    learning_rate: float
+    variable_names: tuple[str, ...]
+    gradients: tuple[np.ndarray, ...]
+    first_moments: tuple[np.ndarray, ...] | None
+    second_moments: tuple[np.ndarray, ...] | None
+    preconditioner: tuple[np.ndarray, ...]
+    effective_preconditioner: tuple[np.ndarray, ...]
+    effective_learning_rate: tuple[np.ndarray, ...]
+    updates: tuple[np.ndarray, ...]
+    nonfinite_steps: int
+    gradients_finite: bool
+
+
+@dataclass(frozen=True)
+class VariableStats:
+    """Scalar statistics of one variable's record (or of all variables together).
+
+    Norms are Euclidean; Q is the effective preconditioner Q'_t (what Keras divides by). Statistics
+    ignore non-finite entries; a quantity the optimizer lacks is NaN.
+
+    Attributes:
+        name: variable path, or "global".
+        size: number of coordinates.
+        gradient_norm, first_moment_norm, second_moment_norm, update_norm: norms of the records.
+        preconditioner_min, preconditioner_median, preconditioner_max: of Q'_t.
+        preconditioner_anisotropy: max Q / min Q (1 = isotropic, as SGD).
+        preconditioner_log_spread: standard deviation of log10 Q (0 = isotropic).
+        effective_lr_q05, effective_lr_median, effective_lr_q95: quantiles of lr_t / Q'_t.
+    """
+
+    name: str
+    size: int
+    gradient_norm: float
+    first_moment_norm: float
+    second_moment_norm: float
+    update_norm: float
+    preconditioner_min: float
+    preconditioner_median: float
+    preconditioner_max: float
+    preconditioner_anisotropy: float
+    preconditioner_log_spread: float
+    effective_lr_q05: float
+    effective_lr_median: float
+    effective_lr_q95: float
+
+    def scalars(self) -> dict[str, float]:
+        """The numeric fields as a {name: value} dict (for CSV and TensorBoard)."""
+        return {f.name: float(getattr(self, f.name)) for f in fields(self) if f.name != "name"}
+
+
+@dataclass(frozen=True)
+class StateSummary:
+    """Per-variable and global scalars of one recorded step.
+
+    Attributes:
+        step, optimizer, learning_rate, nonfinite_steps: as in StateSnapshot.
+        global_stats: VariableStats over all coordinates of all variables.
+        per_variable: VariableStats per trainable variable, in model.trainable_variables order.
+    """
+
+    step: int
+    optimizer: str
+    learning_rate: float
+    nonfinite_steps: int
+    global_stats: VariableStats
+    per_variable: tuple[VariableStats, ...]
+
+
+@keras.saving.register_keras_serializable(package="tfescape")
+class RecordingOptimizer(keras.optimizers.Optimizer):
+    """Wraps a Keras optimizer and records g_t, m_t, v_t, Q_t and the applied update every k steps.
+
+    The wrapped optimizer does the training exactly as it would alone; the wrapper only copies values
+    into its own non-trainable slot variables. It works in ``model.fit`` (eager, tf.function and
+    ``jit_compile=True``), under tf.distribute.MirroredStrategy (recorded values are the all-reduced
+    ones, equal to a single-device run's), with ``model.save(".keras")`` / ``keras.models.load_model``
+    and with ``tf.train.Checkpoint``.
+
+    Args:
+        inner_optimizer: the optimizer to wrap; one of tfescape.optimizers.SUPPORTED_OPTIMIZERS.
+        record_every: record step t when (t - 1) % record_every == 0 (steps 1, 1 + k, 1 + 2k, ...).
+        name: optimizer name.
+
+    Raises:
+        ValueError: unsupported optimizer (the message lists the supported ones), record_every < 1,
+            or base-optimizer options (clipnorm, weight_decay, ...) passed to the wrapper.
+
+    Example:
+        >>> optimizer = RecordingOptimizer(keras.optimizers.Adam(1e-3), record_every=10)
+        >>> model.compile(optimizer=optimizer, loss=loss, jit_compile=True)
+        >>> model.fit(x, y, epochs=1)
+        >>> optimizer.snapshot().preconditioner      # tuple of arrays, one per trainable variable
+        >>> optimizer.summary().global_stats.preconditioner_anisotropy
+    """
+
+    def __init__(self, inner_optimizer, *, record_every: int = 1, name: str | None = None, **kwargs):
+        if kwargs:
+            raise ValueError(
+                f"RecordingOptimizer takes no {', '.join(sorted(kwargs))}: set such options on the inner "
+                "optimizer, which does the training."
+            )
+        if not isinstance(inner_optimizer, keras.optimizers.Optimizer):
+            raise ValueError(
+                f"inner_optimizer must be a keras.optimizers.Optimizer instance, got {inner_optimizer!r}."
+            )
+        if isinstance(record_every, bool) or not isinstance(record_every, int) or record_every < 1:
+            raise ValueError(f"record_every must be an integer >= 1, got {record_every!r}.")
+        reader = state_reader(inner_optimizer)  # raises for unsupported optimizers
+        super().__init__(learning_rate=0.0, name=name)
+        self.inner_optimizer = inner_optimizer
+        self.record_every = record_every
+        self._reader = reader
+
+    @property
+    def family(self) -> str:
+        """Family name of the wrapped optimizer, e.g. "adam" or "sgd_momentum"."""
+        return self._reader.family
+
+    # ------------------------------------------------------------------ variables
+
+    @tracking.no_automatic_dependency_tracking
+    def build(self, var_list):
+        reader = self._reader
+        float_dtype = var_list[0].dtype if var_list else keras.backend.floatx()
+
+        def slots(name, wanted=True):
+            if not wanted:
+                return None
+            return [self.add_variable_from_reference(v, name=name) for v in var_list]
+
+        self._gradient_slots = slots("recorded_gradient")
+        self._first_slots = slots("recorded_first_moment", reader.has_first_moment)
+        self._second_slots = slots("recorded_second_moment", reader.has_second_moment)
+        self._precond_slots = slots("recorded_preconditioner", reader.has_preconditioner)
+        self._effective_slots = slots(
+            "recorded_effective_preconditioner", reader.has_effective_preconditioner
+        )
+        self._update_slots = slots("recorded_update")
+        self._recorded_step = self.add_variable((), dtype="int64", name="recorded_step")
+        self._recorded_lr = self.add_variable((), dtype=float_dtype, name="recorded_learning_rate")
+        self._nonfinite_steps = self.add_variable((), dtype="int64", name="nonfinite_steps")
+        self._recorded_finite = self.add_variable(
+            (), dtype="int64", initializer="ones", name="recorded_gradients_finite"
+        )
+        self.inner_optimizer.build(var_list)
+        super().build(var_list)
+
+    @property
+    def variables(self):
+        return self._variables + self.inner_optimizer.variables
+
+    @property
+    def nonfinite_steps(self):
+        """Variable: number of steps so far whose gradients contained NaN or inf (int64 scalar)."""
+        if not self.built:
+            raise ValueError("The optimizer is not built yet: train (or call build) first.")
+        return self._nonfinite_steps
+
+    @property
+    def learning_rate(self):
+        return self.inner_optimizer.learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, learning_rate):
+        self.inner_optimizer.learning_rate = learning_rate
+
+    @property
+    def iterations(self):
+        return self.inner_optimizer.iterations
+
+    def scale_loss(self, loss):
+        return self.inner_optimizer.scale_loss(loss)
+
+    def finalize_variable_values(self, var_list):
+        self.inner_optimizer.finalize_variable_values(var_list)
+
+    # ------------------------------------------------------------------ the step
+
+    def apply(self, grads, trainable_variables=None):
+        if len(grads) == 0:
+            return
+        if not self.built:
+            if trainable_variables is None:
+                raise ValueError("Pass trainable_variables on the first call, or call build() first.")
+            with keras.name_scope(self.name, caller=self):
+                self.build(list(trainable_variables))
+            self.built = True
+        if tf.distribute.in_cross_replica_context():
+            raise ValueError("apply() must be called in a replica context (inside strategy.run).")
+        variables = (
+            list(trainable_variables) if trainable_variables is not None else self._trainable_variables
+        )
+        tf.__internal__.distribute.interim.maybe_merge_call(
+            self._record_and_apply, self._distribution_strategy, list(grads), variables
+        )
+
+    def _record_and_apply(self, distribution, grads, variables):
+        """Runs in cross-replica context under a multi-replica strategy, else in the replica context."""
+        cross_replica = tf.distribute.in_cross_replica_context()
+        present = [(g, v) for g, v in zip(grads, variables, strict=True) if g is not None]
+        step_before = tf.cast(tf.convert_to_tensor(self.inner_optimizer.iterations), tf.int64)
+        record = tf.equal(step_before % self.record_every, 0)
+        finite = self._all_finite(distribution, [g for g, _ in present], cross_replica)
+        self._nonfinite_steps.assign_add(tf.cast(tf.logical_not(finite), tf.int64))
+        learning_rate = tf.convert_to_tensor(self.inner_optimizer.learning_rate)
+
+        def before():
+            reduced = self._reduced_gradients(distribution, present, cross_replica)
+            for (_, variable), gradient in zip(present, reduced, strict=True):
+                i = self._get_variable_index(variable)
+                self._assign(distribution, cross_replica, self._gradient_slots[i], gradient)
+                source = variable.value if cross_replica else variable
+                self._assign(distribution, cross_replica, self._update_slots[i], source)
+            return tf.constant(True)
+
+        def after():
+            step = step_before + 1
+            for _, variable in present:
+                i = self._get_variable_index(variable)
+                dtype = variable.dtype
+                state = self._reader.read(i, step, dtype)
+                targets = (
+                    (self._first_slots, state.first_moment),
+                    (self._second_slots, state.second_moment),
+                    (self._precond_slots, state.preconditioner),
+                    (self._effective_slots, state.effective_preconditioner),
+                )
+                for slot_list, value in targets:
+                    if slot_list is not None:
+                        self._assign(distribution, cross_replica, slot_list[i], value)
+                update_slot = self._update_slots[i]
+                applied = tf.convert_to_tensor(variable) - tf.convert_to_tensor(update_slot)
+                self._assign(distribution, cross_replica, update_slot, applied)
+            self._recorded_step.assign(step)
+            self._recorded_lr.assign(tf.cast(learning_rate, self._recorded_lr.dtype))
+            self._recorded_finite.assign(tf.cast(finite, tf.int64))
+            return tf.constant(True)
+
+        skip = lambda: tf.constant(False)  # noqa: E731
+        tf.cond(record, before, skip)
+        if cross_replica:
+            distribution.extended.call_for_each_replica(self.inner_optimizer.apply, args=(grads, variables))
+        else:
+            self.inner_optimizer.apply(grads, variables)
+        tf.cond(record, after, skip)
+
+    def _all_finite(self, distribution, grads, cross_replica):
+        if cross_replica:
+            local = [t for g in grads for t in distribution.experimental_local_results(g)]
+        else:
+            local = list(grads)
+        if not local:
+            return tf.constant(True)
+        return tf.reduce_all(tf.stack([tf.reduce_all(tf.math.is_finite(g)) for g in local]))
+
+    def _reduced_gradients(self, distribution, present, cross_replica):
+        """Gradients summed over replicas (what the inner optimizer applies), loss scale undone."""
+        grads = [g for g, _ in present]
+        if cross_replica:
+            pairs = [(g, v.value) for g, v in present]
+            grads = distribution.extended.batch_reduce_to(tf.distribute.ReduceOp.SUM, pairs)
+        scale = self.inner_optimizer.loss_scale_factor
+        if scale is not None:
+            grads = [g / scale for g in grads]
+        return grads
+
+    @staticmethod
+    def _assign(distribution, cross_replica, slot, value):
+        if cross_replica:
+            distribution.extended.update(slot.value, _assign_cast, args=(value,), group=False)
+        else:
+            slot.assign(tf.cast(value, slot.dtype))
+
+    # ------------------------------------------------------------------ reading
+
+    def snapshot(self) -> StateSnapshot:
+        """The latest recorded step as NumPy arrays.
+
+        Returns:
+            StateSnapshot (see its attributes); ``step`` is 0 and the arrays zeros before the first step.
+
+        Raises:
+            ValueError: the optimizer has not been built (no training step and no build() yet).
+        """
+        if not self.built:
+            raise ValueError("Nothing recorded: the optimizer is not built. Train (or call build) first.")
+
+        def read(slot_list):
+            if slot_list is None:
+                return None
+            return tuple(np.asarray(s.numpy()) for s in slot_list)
+
+        gradients = read(self._gradient_slots)
+        precond = read(self._precond_slots)
+        if precond is None:
+            precond = tuple(np.ones_like(g) for g in gradients)
+        effective = read(self._effective_slots) or precond
+        lr = float(np.asarray(self._recorded_lr.numpy()))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            effective_lr = tuple((lr / q).astype(q.dtype) for q in effective)
+        return StateSnapshot(
+            step=int(np.asarray(self._recorded_step.numpy())),
+            optimizer=self.family,
+            learning_rate=lr,
+            variable_names=tuple(v.path for v in self._trainable_variables),
+            gradients=gradients,
+            first_moments=read(self._first_slots),
+            second_moments=read(self._second_slots),
+            preconditioner=precond,
+            effective_preconditioner=effective,
+            effective_learning_rate=effective_lr,
+            updates=read(self._update_slots),
+            nonfinite_steps=int(np.asarray(self._nonfinite_steps.numpy())),
+            gradients_finite=bool(np.asarray(self._recorded_finite.numpy())),
+        )
+
+    def summary(self) -> StateSummary:
+        """Scalars of the latest recorded step: norms, Q range/anisotropy, effective-lr quantiles.
+
+        Returns:
+            StateSummary with global and per-variable VariableStats. Non-finite entries are ignored
+            (a warning is logged when the recorded gradients were not finite).
+        """
+        snap = self.snapshot()
+        if not snap.gradients_finite:
+            logger.warning("Step %d had non-finite gradients; statistics ignore those entries.", snap.step)
+        per_variable = []
+        for i, name in enumerate(snap.variable_names):
+            per_variable.append(
+                _stats(name, snap, lambda arrays, i=i: None if arrays is None else [arrays[i]])
+            )
+        global_stats = _stats("global", snap, lambda arrays: arrays)
+        return StateSummary(
+            step=snap.step,
+            optimizer=snap.optimizer,
+            learning_rate=snap.learning_rate,
+            nonfinite_steps=snap.nonfinite_steps,
+            global_stats=global_stats,
+            per_variable=tuple(per_variable),
+        )
+
+    # ------------------------------------------------------------------ serialization
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "inner_optimizer": keras.saving.serialize_keras_object(self.inner_optimizer),
+            "record_every": self.record_every,
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        inner = keras.saving.deserialize_keras_object(
+            config.pop("inner_optimizer"), custom_objects=custom_objects
+        )
+        return cls(inner, **config)
+
+
+def _assign_cast(slot, value):
+    return slot.assign(tf.cast(value, slot.dtype))
+
+
+def _flat_finite(arrays) -> np.ndarray:
+    if arrays is None:
+        return np.empty(0)
+    flat = np.concatenate([np.ravel(a).astype(np.float64) for a in arrays]) if arrays else np.empty(0)
+    return flat[np.isfinite(flat)]
+
+
+def _norm(arrays) -> float:
+    if arrays is None:
+        return math.nan
+    return float(np.sqrt(np.sum(np.square(_flat_finite(arrays)))))
+
+
+def _stats(name, snap: StateSnapshot, pick) -> VariableStats:
+    q = _flat_finite(pick(snap.effective_preconditioner))
+    q = q[q > 0]
+    lr = _flat_finite(pick(snap.effective_learning_rate))
+    size = sum(int(np.size(a)) for a in pick(snap.gradients))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if q.size:
+            q_min, q_med, q_max = float(q.min()), float(np.median(q)), float(q.max())
+            q_spread = float(np.std(np.log10(q)))
+        else:
+            q_min = q_med = q_max = q_spread = math.nan
+        lr_q = np.quantile(lr, _EFFECTIVE_LR_QUANTILES) if lr.size else [math.nan] * 3
+    return VariableStats(
+        name=name,
+        size=size,
+        gradient_norm=_norm(pick(snap.gradients)),
+        first_moment_norm=_norm(pick(snap.first_moments)),
+        second_moment_norm=_norm(pick(snap.second_moments)),
+        update_norm=_norm(pick(snap.updates)),
+        preconditioner_min=q_min,
+        preconditioner_median=q_med,
+        preconditioner_max=q_max,
+        preconditioner_anisotropy=q_max / q_min if q.size else math.nan,
+        preconditioner_log_spread=q_spread,
+        effective_lr_q05=float(lr_q[0]),
+        effective_lr_median=float(lr_q[1]),
+        effective_lr_q95=float(lr_q[2]),
+    )
