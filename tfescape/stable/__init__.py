@@ -1,5 +1,6 @@
 """Stable laws on TensorFlow Probability: sampling, distributions, tail-index estimation, fitting."""
 
 from tfescape.stable.sampling import symmetric_stable_sample
+from tfescape.stable.tail_index import TailIndexResult, tail_index
 
-__all__ = ["symmetric_stable_sample"]
+__all__ = ["symmetric_stable_sample", "TailIndexResult", "tail_index"]
