@@ -310,23 +310,33 @@ def noise_histograms(
     return fig
 
 
-def spectral_densities(densities: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> Figure:
+def spectral_densities(
+    densities: Mapping[str, tuple[np.ndarray, np.ndarray]], *, dynamic_range: float = 1e6
+) -> Figure:
     """Hessian eigenvalue densities (stochastic Lanczos quadrature) of each optimizer's minimum.
 
     Args:
         densities: optimizer name -> (grid of eigenvalues, density on the grid).
+        dynamic_range: the log axis spans ``max density / dynamic_range`` to the maximum; lower values are
+            left blank instead of drawing the kernel's numerical floor.
 
     Returns:
         Figure with one panel, logarithmic density axis.
     """
     _check_nonempty(densities, "densities")
+    if not dynamic_range > 1:
+        raise ValueError(f"dynamic_range must be > 1, got {dynamic_range}.")
     fig, axes = new_figure(1, height=3.4)
     ax = axes[0, 0]
+    top = max(float(np.nanmax(np.asarray(d, float))) for _, d in densities.values())
+    floor = top / dynamic_range if top > 0 else 1e-12
     with figure_style():
         for name, (grid, density) in densities.items():
-            density = np.clip(np.asarray(density, float), 1e-12, None)
+            density = np.asarray(density, float)
+            density = np.where(density >= floor, density, np.nan)
             ax.plot(grid, density, color=optimizer_color(name), label=f"{optimizer_label(name)} minimum")
         ax.set_yscale("log")
+        ax.set_ylim(floor, top * 3 if top > 0 else 1.0)
         ax.set(
             xlabel="Hessian eigenvalue (loss units / parameter^2)",
             ylabel="spectral density (1 / eigenvalue)",

@@ -68,6 +68,8 @@ class CompareConfig:
         density_starts: random starts of stochastic Lanczos quadrature.
         trace_samples: Hutchinson probes of the Hessian trace.
         landscape_points: points of the 1-D loss landscape.
+        sharpness_epsilon: box size of Keskar's epsilon-sharpness (box eps (|x_i| + 1)).
+        sharpness_steps: projected-gradient ascent steps of the epsilon-sharpness.
         escape_paths: Monte Carlo paths per escape-time simulation.
         distribute: "none" or "mirrored" (tf.distribute.MirroredStrategy over the visible devices).
         optimizers: which optimizers to compare, a subset of ("sgd", "adam").
@@ -97,6 +99,8 @@ class CompareConfig:
     density_starts: int = 3
     trace_samples: int = 20
     landscape_points: int = 25
+    sharpness_epsilon: float = 1e-3
+    sharpness_steps: int = 20
     escape_paths: int = 2000
     distribute: str = "none"
     optimizers: tuple[str, ...] = OPTIMIZERS
@@ -119,13 +123,14 @@ class CompareConfig:
             "trace_samples",
             "landscape_points",
             "escape_paths",
+            "sharpness_steps",
             "width",
             "depth",
         ):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-        for name in ("sgd_lr", "adam_lr", "adam_epsilon"):
+        for name in ("sgd_lr", "adam_lr", "adam_epsilon", "sharpness_epsilon"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}.")
         if not 0.0 < self.confidence < 1.0:
@@ -170,6 +175,7 @@ PRESETS: dict[str, dict] = {
         landscape_points=17,
         escape_paths=1000,
         hessian_k=3,
+        sharpness_steps=10,
     ),
     "smoke": dict(
         epochs=2,
@@ -185,6 +191,7 @@ PRESETS: dict[str, dict] = {
         landscape_points=7,
         escape_paths=200,
         hessian_k=2,
+        sharpness_steps=2,
     ),
 }
 
@@ -221,6 +228,7 @@ class _Context:
         self.results = results
         self.show_progress = show_progress
         self._data = None
+        self._train_eval = None
         self._strategy = None
 
     @property
@@ -248,6 +256,29 @@ class _Context:
             )
         return self._data
 
+    @property
+    def train_eval(self):
+        """The training split, unshuffled, in batches of 256: the data Hessians and full gradients average."""
+        if self._train_eval is None:
+            from tfescape.data import load_dataset
+
+            c = self.config
+            self._train_eval = load_dataset(
+                c.dataset,
+                batch_size=256,
+                seed=c.seed,
+                shuffle=False,
+                image_size=c.image_size,
+                max_train=c.max_train,
+                max_test=c.max_test,
+            ).train
+        return self._train_eval
+
+    def loss(self):
+        import keras
+
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
     def build_model(self):
         """The shared initial model (identical weights for every optimizer: same seed, same init file)."""
         from tfescape.models import build_model
@@ -269,13 +300,12 @@ class _Context:
         return model
 
     def compiled_model(self, optimizer_name: str):
-        import keras
 
         with self.scope():
             model = self.build_model()
             model.compile(
                 optimizer=make_optimizer(optimizer_name, self.config),
-                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                loss=self.loss(),
                 metrics=["accuracy"],
             )
         return model
@@ -283,6 +313,8 @@ class _Context:
     def trained_model(self, optimizer_name: str):
         """The final model of ``optimizer_name`` (weights from its finished training stage)."""
         model = self.compiled_model(optimizer_name)
+        with self.scope():
+            model.optimizer.build(model.trainable_variables)  # the file holds the optimizer state too
         model.load_weights(self.results.file("train", optimizer_name, "final.weights.h5"))
         return model
 
@@ -427,6 +459,64 @@ def train_stage(ctx: _Context, name: str) -> dict:
     return {"final": last}
 
 
+def sharpness_stage(ctx: _Context, name: str) -> dict:
+    """Hessian probes of the final minimum of ``name`` over the whole training split."""
+    from tfescape.experiments.sharpness import probe_sharpness, save_probe
+
+    c = ctx.config
+    model = ctx.trained_model(name)
+    probe = probe_sharpness(
+        model,
+        ctx.loss(),
+        ctx.train_eval,
+        k=c.hessian_k,
+        lanczos_iters=c.lanczos_iters,
+        density_starts=c.density_starts,
+        trace_samples=c.trace_samples,
+        landscape_points=c.landscape_points,
+        epsilon=c.sharpness_epsilon,
+        sharpness_steps=c.sharpness_steps,
+        seed=c.seed,
+    )
+    save_probe(probe, os.path.join(ctx.results.path, "sharpness"), name)
+    return {"top_eigenvalue": float(probe.top_eigenvalues[0]), "trace": probe.trace}
+
+
+def _sharpness_report(ctx: _Context, rows: list, sections: list) -> None:
+    from tfescape.experiments.sharpness import load_probe, sharpness_figures, sharpness_rows
+    from tfescape.report import ReportFigure, Section
+
+    folder = os.path.join(ctx.results.path, "sharpness")
+    probes = {
+        n: load_probe(folder, n)
+        for n in ctx.config.optimizers
+        if os.path.exists(os.path.join(folder, f"{n}.json"))
+    }
+    if not probes:
+        return
+    rows.extend(sharpness_rows(probes, ctx.config.optimizers))
+    paths = sharpness_figures(probes, os.path.join(ctx.results.path, "figures"))
+    sizes = ", ".join(f"{n}: {p.num_params} parameters" for n, p in probes.items())
+    sections.append(
+        Section(
+            "Sharpness of the final minima",
+            "Hessian of the training loss (inference mode, averaged over the whole training split) at "
+            "each optimizer's final weights, by tfescape.hessian: Lanczos top eigenvalues, Hutch++ "
+            "trace, stochastic Lanczos quadrature density, Keskar et al.'s epsilon-sharpness "
+            "(100 (max f - f) / (1 + f) over the box eps (|x| + 1), "
+            f"eps = {ctx.config.sharpness_epsilon:g}) and the loss along one filter-normalized random "
+            f"direction (Li et al. 2018). {sizes}.",
+            figures=[
+                ReportFigure(
+                    ctx.results.rel(paths["top_eigenvalues"]), "Top Hessian eigenvalues of each minimum."
+                ),
+                ReportFigure(ctx.results.rel(paths["spectral_density"]), "Hessian eigenvalue density."),
+                ReportFigure(ctx.results.rel(paths["landscape"]), "Training loss along a random direction."),
+            ],
+        )
+    )
+
+
 # ------------------------------------------------------------------------------------------------ report
 
 
@@ -537,7 +627,7 @@ def _last_int(values):
     return int(values[-1])
 
 
-_REPORT_EXTENSIONS: list[Callable] = []
+_REPORT_EXTENSIONS: list[Callable] = [_sharpness_report]
 
 
 def _stage_list(config: CompareConfig) -> list[Stage]:
@@ -545,10 +635,16 @@ def _stage_list(config: CompareConfig) -> list[Stage]:
         Stage(f"train_{n}", lambda ctx, n=n: train_stage(ctx, n), f"train with {n}")
         for n in config.optimizers
     ]
+    stages += [
+        Stage(
+            f"sharpness_{n}", lambda ctx, n=n: sharpness_stage(ctx, n), f"Hessian probes of the {n} minimum"
+        )
+        for n in config.optimizers
+    ]
     return stages
 
 
-STAGES = ("train",)
+STAGES = ("train", "sharpness")
 """Names of the analysis stages the pipeline runs, in order (training runs once per optimizer)."""
 
 

@@ -1,0 +1,100 @@
+"""The scripts end to end (smoke configuration): results folder, report, figures, resuming."""
+
+import os
+import runpy
+import sys
+
+import numpy as np
+import pytest
+
+from tfescape.experiments import compare
+from tfescape.experiments._io import read_csv, read_json
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPTS = ["compare_sgd_adam.py"]
+
+
+def _run_script(name, *args):
+    """Run scripts/<name> as __main__ in this process (no second TensorFlow start-up); its exit code."""
+    argv = sys.argv
+    sys.argv = [name, *args]
+    try:
+        runpy.run_path(os.path.join(ROOT, "scripts", name), run_name="__main__")
+    except SystemExit as stop:
+        return stop.code
+    finally:
+        sys.argv = argv
+    raise AssertionError(f"{name} did not exit through SystemExit")
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_scripts_have_help(name, capsys):
+    assert _run_script(name, "--help") == 0
+    assert "--out" in capsys.readouterr().out
+
+
+def test_compare_smoke_end_to_end_then_resumes(tmp_path):
+    out = tmp_path / "results"
+    assert _run_script("compare_sgd_adam.py", "--smoke", "--out", str(out), "--no-progress") == 0
+    stage_names = [s.name for s in compare._stage_list(compare.CompareConfig.preset("smoke"))]
+    assert sorted(os.listdir(out / "stages")) == sorted(f"{s}.json" for s in stage_names)
+
+    md = (out / "report.md").read_text()
+    assert "## Summary" in md and "| quantity | SGD | Adam |" in md
+    figures = [line.split("](")[1].rstrip(")") for line in md.splitlines() if line.startswith("![")]
+    assert figures, "the report shows no figure"
+    for fig in figures:
+        assert (out / fig).is_file()
+        assert (out / fig).with_suffix(".svg").is_file()
+    assert "<table>" in (out / "report.html").read_text()
+    summary = read_csv(out / "summary.csv")
+    assert summary[0]["quantity"] == "final train accuracy (%)"
+    for name in ("sgd", "adam"):
+        history = read_csv(out / "train" / name / "history.csv")
+        assert [row["epoch"] for row in history] == [1.0, 2.0]
+
+    # Second invocation (in process, same configuration): every stage is skipped, the report is rebuilt.
+    result = compare.run_compare(compare.CompareConfig.preset("smoke"), out, show_progress=False)
+    assert result.ran == () and sorted(result.skipped) == sorted(stage_names)
+    assert os.path.exists(result.report_html)
+
+
+def test_same_initialization_and_interrupted_training_resumes(tmp_path, monkeypatch):
+    config = compare.CompareConfig.preset("smoke", epochs=3, optimizers=("sgd", "adam"))
+    real_state_row = compare._state_row
+    calls = {"n": 0}
+
+    def crash_in_second_epoch(model):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt("simulated interruption")
+        return real_state_row(model)
+
+    monkeypatch.setattr(compare, "_state_row", crash_in_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        compare.run_compare(config, tmp_path, show_progress=False, only=("train_sgd",))
+    assert read_json(tmp_path / "train" / "sgd" / "checkpoint.json")["epoch"] == 1
+    first_row = read_csv(tmp_path / "train" / "sgd" / "history.csv")[0]
+    assert not os.path.exists(tmp_path / "stages" / "train_sgd.json")
+
+    monkeypatch.setattr(compare, "_state_row", real_state_row)
+    result = compare.run_compare(config, tmp_path, show_progress=False, only=("train",))
+    assert result.ran == ("train_sgd", "train_adam")
+    history = read_csv(tmp_path / "train" / "sgd" / "history.csv")
+    assert [row["epoch"] for row in history] == [1.0, 2.0, 3.0]
+    assert history[0].keys() == first_row.keys()
+    np.testing.assert_equal(list(history[0].values()), list(first_row.values()))  # epoch 1 not retrained
+    steps_per_epoch = history[0]["step"]
+    assert [row["step"] for row in history] == [
+        steps_per_epoch * k for k in (1, 2, 3)
+    ]  # optimizer state kept
+
+    # Both optimizers started from the same weights (the step-0 snapshots are identical).
+    sgd0 = np.load(tmp_path / "train" / "sgd" / "snapshots" / "step_0000000.npz")
+    adam0 = np.load(tmp_path / "train" / "adam" / "snapshots" / "step_0000000.npz")
+    assert sgd0.files == adam0.files
+    for key in sgd0.files:
+        np.testing.assert_array_equal(sgd0[key], adam0[key])
+
+    with pytest.raises(ValueError, match="different configuration"):
+        compare.run_compare(compare.CompareConfig.preset("smoke", epochs=4), tmp_path, show_progress=False)
