@@ -194,15 +194,39 @@ def test_records_match_numpy_oracle_eager(float64, name):
         _close(v.numpy(), theta, f"{name} final weights")
 
 
-@pytest.mark.parametrize("name", ["adam", "adamw", "rmsprop", "sgd_momentum"])
-def test_records_match_numpy_oracle_jit(float64, name):
-    _, optimizer, initial, snapshots = _fit(_inner(name), jit=True)
-    _check_against_oracle(name, optimizer, initial, snapshots)
+def _fit_xla_step(inner):
+    """The same training as _fit, through a hand-written tf.function(jit_compile=True) step."""
+    model, (x, y) = _model(), _data()
+    optimizer = RecordingOptimizer(inner)
+    optimizer.build(model.trainable_variables)
+    initial = [np.array(v.numpy()) for v in model.trainable_variables]
+
+    @tf.function(jit_compile=True)
+    def step(xb, yb):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(model(xb) - yb))
+        optimizer.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
+
+    snapshots = []
+    for start in range(0, len(x), BATCH):
+        step(x[start : start + BATCH], y[start : start + BATCH])
+        snapshots.append(optimizer.snapshot())
+    return optimizer, initial, snapshots
+
+
+def test_records_match_numpy_oracle_fit_jit_compile(float64):
+    _, optimizer, initial, snapshots = _fit(_inner("adam"), jit=True)
+    _check_against_oracle("adam", optimizer, initial, snapshots)
+
+
+@pytest.mark.parametrize("name", ["adamw", "rmsprop", "sgd_momentum"])
+def test_records_match_numpy_oracle_xla_step(float64, name):
+    _check_against_oracle(name, *_fit_xla_step(_inner(name)))
 
 
 def test_recorded_gradient_is_the_minibatch_gradient(float64):
     x, y = _data()
-    model, _, _, snapshots = _fit(_inner("adam"), x=x, y=y)
+    model, _, _, snapshots = _fit(_inner("adam"), x=x, y=y, eager=True)
     # Reconstruct theta_{t-1} of the last step from the recorded update and differentiate there.
     last = snapshots[-1]
     for v, update in zip(model.trainable_variables, last.updates, strict=True):
@@ -219,17 +243,17 @@ def test_recorded_gradient_is_the_minibatch_gradient(float64):
 def test_recording_does_not_change_training(float64):
     x, y = _data()
     plain = _model()
-    plain.compile(optimizer=_inner("adam"), loss="mse")
+    plain.compile(optimizer=_inner("adam"), loss="mse", run_eagerly=True)
     plain.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
-    wrapped, *_ = _fit(_inner("adam"), record_every=2, x=x, y=y)
+    wrapped, *_ = _fit(_inner("adam"), record_every=2, x=x, y=y, eager=True)
     for a, b in zip(plain.trainable_variables, wrapped.trainable_variables, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
 def test_record_every_records_steps_one_plus_multiples(float64):
-    _, optimizer, _, snapshots = _fit(_inner("adam"), record_every=2)
+    _, optimizer, _, snapshots = _fit(_inner("adam"), record_every=2, eager=True)
     assert [s.step for s in snapshots] == [1, 1, 3, 3, 5]
-    _, _, _, every = _fit(_inner("adam"), record_every=1)
+    _, _, _, every = _fit(_inner("adam"), record_every=1, eager=True)
     for a, b in zip(snapshots[-1].second_moments, every[-1].second_moments, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12)
 
@@ -262,7 +286,7 @@ def dataclasses_frozen_error():
 
 
 def test_summary_matches_numpy_on_snapshot(float64):
-    _, optimizer, _, _ = _fit(_inner("adam"))
+    _, optimizer, _, _ = _fit(_inner("adam"), eager=True)
     snap, summary = optimizer.snapshot(), optimizer.summary()
     q = np.concatenate([a.ravel() for a in snap.effective_preconditioner])
     g = summary.global_stats
@@ -337,7 +361,7 @@ def test_get_config_round_trip():
 
 def test_keras_save_load_keeps_records_and_continues_identically(tmp_path):
     x, y = _data("float32")
-    model, optimizer, _, _ = _fit(keras.optimizers.Adam(0.01), record_every=1, x=x, y=y)
+    model, optimizer, _, _ = _fit(keras.optimizers.Adam(0.01), record_every=1, x=x, y=y, eager=True)
     path = tmp_path / "model.keras"
     model.save(path)
     loaded = keras.models.load_model(path)
@@ -354,9 +378,9 @@ def test_keras_save_load_keeps_records_and_continues_identically(tmp_path):
 
 def test_checkpoint_resume_follows_uninterrupted_trajectory(float64, tmp_path):
     x, y = _data(n=BATCH * 6)
-    full, full_opt, _, _ = _fit(_inner("adam"), x=x, y=y)
+    full, full_opt, _, _ = _fit(_inner("adam"), x=x, y=y, eager=True)
 
-    first, first_opt, _, _ = _fit(_inner("adam"), x=x[: BATCH * 3], y=y[: BATCH * 3])
+    first, first_opt, _, _ = _fit(_inner("adam"), x=x[: BATCH * 3], y=y[: BATCH * 3], eager=True)
     path = tf.train.Checkpoint(model=first, optimizer=first_opt).save(str(tmp_path / "ckpt"))
 
     resumed = _model(seed=7)  # different initial weights: the checkpoint must overwrite them
@@ -364,7 +388,7 @@ def test_checkpoint_resume_follows_uninterrupted_trajectory(float64, tmp_path):
     resumed_opt.build(resumed.trainable_variables)
     tf.train.Checkpoint(model=resumed, optimizer=resumed_opt).restore(path).assert_existing_objects_matched()
     assert int(resumed_opt.iterations.numpy()) == 3
-    resumed.compile(optimizer=resumed_opt, loss="mse")
+    resumed.compile(optimizer=resumed_opt, loss="mse", run_eagerly=True)
     resumed.fit(x[BATCH * 3 :], y[BATCH * 3 :], batch_size=BATCH, shuffle=False, verbose=0)
 
     for a, b in zip(full.trainable_variables, resumed.trainable_variables, strict=True):
@@ -385,7 +409,7 @@ def test_mirrored_strategy_records_equal_single_device(float64):
         pytest.skip("needs the two logical CPU devices configured in tests/conftest.py")
     strategy = tf.distribute.MirroredStrategy(devices[:2])
     x, y = _data(n=BATCH * 3)
-    _, single, _, _ = _fit(_inner("adam"), x=x, y=y)
+    _, single, _, _ = _fit(_inner("adam"), x=x, y=y, eager=True)
     _, mirrored, _, _ = _fit(lambda: _inner("adam"), x=x, y=y, strategy=strategy)
     a, b = single.snapshot(), mirrored.snapshot()
     assert a.step == b.step == 3
