@@ -116,9 +116,9 @@ class HessianOperator:
             else self._dataset
         )
         self._data_for_loops = data_for_loops
-        self._hvp_fns: dict[str, Callable] = {}
-        self._grad_fn = tf.function(self._gradient_over_data, reduce_retracing=True)
-        self._loss_fn = tf.function(self._loss_over_data, reduce_retracing=True)
+        # One batch on one device: keep its tensors instead of iterating a dataset every product.
+        self._single_batch = None if self._distributed or isinstance(data, tf.data.Dataset) else first
+        self._steps: dict[str, Callable] = {}
 
     # ----------------------------------------------------------------------------------------------
     # Public API
@@ -147,7 +147,7 @@ class HessianOperator:
         tangents = self._as_tangents(vectors)
         result = self._run_hvp(tangents)
         self.num_hvps += 1
-        return result
+        return [tf.constant(r) for r in result]
 
     def matvec(self, vector) -> np.ndarray:
         """Flat Hessian-vector product: float64 vector of length ``dim`` -> float64 vector (mvp_fn)."""
@@ -157,14 +157,11 @@ class HessianOperator:
 
     def loss(self) -> float:
         """The data-averaged loss F(theta) at the current weights."""
-        value, count = self._loss_fn()
-        _checked(None, count)
-        return float(value)
+        return float(self._average(self._loss_step())[0])
 
     def loss_and_gradient(self) -> tuple[float, np.ndarray]:
         """F(theta) and its flat float64 gradient at the current weights (one pass over the data)."""
-        value, grads, count = self._grad_fn()
-        _checked(None, count)
+        value, *grads = self._average(self._gradient_step())
         return float(value), self.flatten(grads)
 
     def flatten(self, tensors: Sequence) -> np.ndarray:
@@ -190,6 +187,9 @@ class HessianOperator:
 
     # ----------------------------------------------------------------------------------------------
     # Internals
+    def _batches(self):
+        return [self._single_batch] if self._single_batch is not None else self._data_for_loops
+
     def _as_tangents(self, vectors) -> list[tf.Tensor]:
         vectors = list(vectors)
         if len(vectors) != len(self.variables):
@@ -206,9 +206,9 @@ class HessianOperator:
 
     def _run_hvp(self, tangents):
         if self._method != "auto":
-            return _checked(*self._compiled_hvp(self._method)(tangents))
+            return self._average(self._hvp_step(self._method), tangents)
         try:
-            result = _checked(*self._compiled_hvp("forward_over_reverse")(tangents))
+            result = self._average(self._hvp_step("forward_over_reverse"), tangents)
             self._method = "forward_over_reverse"
             return result
         except (LookupError, NotImplementedError, TypeError, tf.errors.OpError) as err:
@@ -218,19 +218,13 @@ class HessianOperator:
                 err,
             )
             self._method = "reverse_over_reverse"
-            return _checked(*self._compiled_hvp(self._method)(tangents))
+            return self._average(self._hvp_step(self._method), tangents)
 
-    def _compiled_hvp(self, method):
-        if method not in self._hvp_fns:
-            batch_fn = _forward_over_reverse if method == "forward_over_reverse" else _reverse_over_reverse
-
-            def over_data(tangents):
-                return self._sum_over_data(
-                    lambda x, y: batch_fn(self._batch_loss, x, y, self._primals(), tangents), self.shapes
-                )
-
-            self._hvp_fns[method] = tf.function(over_data, reduce_retracing=True)
-        return self._hvp_fns[method]
+    def _hvp_step(self, method):
+        batch_fn = _forward_over_reverse if method == "forward_over_reverse" else _reverse_over_reverse
+        return self._compiled_step(
+            method, lambda x, y, tangents: batch_fn(self._batch_loss, x, y, self._primals(), tangents)
+        )
 
     def _primals(self):
         return [v.value for v in self.variables]
@@ -246,11 +240,10 @@ class HessianOperator:
             value = value + tf.cast(tf.add_n(self._model.losses), value.dtype)
         return value
 
-    def _loss_over_data(self):
-        total, count = self._sum_over_data(lambda x, y: [self._batch_loss(x, y)], [()])
-        return total[0], count
+    def _loss_step(self):
+        return self._compiled_step("loss", lambda x, y: [self._batch_loss(x, y)])
 
-    def _gradient_over_data(self):
+    def _gradient_step(self):
         def value_and_grads(x, y):
             primals = self._primals()
             with tf.GradientTape() as tape:
@@ -259,34 +252,42 @@ class HessianOperator:
             grads = tape.gradient(value, primals, unconnected_gradients=tf.UnconnectedGradients.ZERO)
             return [value, *grads]
 
-        total, count = self._sum_over_data(value_and_grads, [(), *self.shapes])
-        return total[0], total[1:], count
+        return self._compiled_step("gradient", value_and_grads)
 
-    def _sum_over_data(self, batch_fn, shapes):
-        """(1/N) sum_b n_b batch_fn(batch) in float64 (outputs of the given shapes), and N.
+    def _compiled_step(self, name, batch_fn):
+        """A tf.function (x, y, *extra) -> (n_b * batch_fn(...) in float64, n_b), summed over replicas."""
+        if name in self._steps:
+            return self._steps[name]
 
-        Runs inside tf.function; the loop over the (distributed) dataset is compiled into the graph.
-        """
-
-        def weighted(x, y):
+        def weighted(x, y, *extra):
             n = tf.cast(tf.shape(tf.nest.flatten(x)[0])[0], tf.float64)
-            values = batch_fn(x, y)
+            values = batch_fn(x, y, *extra)
             # An empty per-replica share of a batch contributes nothing (its mean loss would be NaN).
             zero = tf.constant(0.0, tf.float64)
-            return tuple(tf.where(n > 0, n * tf.cast(v, tf.float64), zero) for v in values), n
+            return [tf.where(n > 0, n * tf.cast(v, tf.float64), zero) for v in values], n
 
-        total = tuple(tf.zeros(s, tf.float64) for s in shapes)
-        count = tf.constant(0.0, tf.float64)
-        for x, y in self._data_for_loops:
-            if self._distributed:
-                per_replica = self._strategy.run(weighted, args=(x, y))
-                values, n = self._strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
-            else:
-                values, n = weighted(x, y)
-            total = tf.nest.map_structure(tf.add, total, values)
-            count += n
-        safe = tf.maximum(count, 1.0)
-        return [t / safe for t in total], count
+        def step(x, y, *extra):
+            if not self._distributed:
+                return weighted(x, y, *extra)
+            per_replica = self._strategy.run(weighted, args=(x, y, *extra))
+            return self._strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+
+        self._steps[name] = tf.function(step, reduce_retracing=True)
+        return self._steps[name]
+
+    def _average(self, step, *extra) -> list[np.ndarray]:
+        """(1/N) sum_b n_b f(batch_b) over the data, in float64 NumPy."""
+        total, count = None, 0.0
+        for x, y in self._batches():
+            values, n = step(x, y, *extra)
+            values = [np.asarray(v) for v in values]
+            total = values if total is None else [a + b for a, b in zip(total, values, strict=True)]
+            count += float(n)
+        if count <= 0:
+            raise ValueError(
+                "data yielded no examples (all batches empty); pass data with at least one example."
+            )
+        return [t / count for t in total]
 
     def _check_scalar_loss(self, first):
         x, y = first
@@ -301,12 +302,6 @@ class HessianOperator:
 def hessian_vector_product(model, loss, data, vector, **options) -> np.ndarray:
     """One flat Hessian-vector product H v (float64); see :class:`HessianOperator` for the options."""
     return HessianOperator(model, loss, data, **options).matvec(vector)
-
-
-def _checked(result, count):
-    if float(count) <= 0:
-        raise ValueError("data yielded no examples (all batches empty); pass data with at least one example.")
-    return result
 
 
 def _forward_over_reverse(loss_fn, x, y, primals, tangents):
