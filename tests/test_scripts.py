@@ -11,7 +11,7 @@ from tfescape.experiments import compare
 from tfescape.experiments._io import read_csv, read_json
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPTS = ["compare_sgd_adam.py"]
+SCRIPTS = ["compare_sgd_adam.py", "sharpness.py"]
 
 
 def _run_script(name, *args):
@@ -31,6 +31,34 @@ def _run_script(name, *args):
 def test_scripts_have_help(name, capsys):
     assert _run_script(name, "--help") == 0
     assert "--out" in capsys.readouterr().out
+
+
+def _sharpness_of_saved_model(compare_out, tmp_path):
+    """scripts/sharpness.py on a model the compare script saved: its own report with the probe."""
+    out = tmp_path / "sharp"
+    tiny = [
+        "--k",
+        "2",
+        "--lanczos-iters",
+        "6",
+        "--density-starts",
+        "1",
+        "--trace-samples",
+        "4",
+        "--landscape-points",
+        "5",
+        "--sharpness-steps",
+        "1",
+        "--max-train",
+        "256",
+    ]
+    model = compare_out / "train" / "adam" / "final.keras"
+    assert _run_script("sharpness.py", f"adam={model}", "--out", str(out), "--no-progress", *tiny) == 0
+    probe = read_json(out / "sharpness" / "adam.json")
+    assert probe["num_params"] > 0 and len(probe["top_eigenvalues"]) == 2
+    assert probe["top_eigenvalues"][0] >= probe["top_eigenvalues"][1]
+    md = (out / "report.md").read_text()
+    assert "| quantity | Adam |" in md and "top Hessian eigenvalue" in md
 
 
 def test_compare_smoke_end_to_end_then_resumes(tmp_path):
@@ -57,6 +85,8 @@ def test_compare_smoke_end_to_end_then_resumes(tmp_path):
     result = compare.run_compare(compare.CompareConfig.preset("smoke"), out, show_progress=False)
     assert result.ran == () and sorted(result.skipped) == sorted(stage_names)
     assert os.path.exists(result.report_html)
+
+    _sharpness_of_saved_model(out, tmp_path)
 
 
 def test_same_initialization_and_interrupted_training_resumes(tmp_path, monkeypatch):

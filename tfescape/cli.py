@@ -57,10 +57,20 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="results/compare", help="results folder (default: %(default)s)")
     presets = parser.add_mutually_exclusive_group()
     presets.add_argument("--preset", choices=sorted(PRESETS), default="default", help="named configuration")
-    presets.add_argument("--quick", action="store_const", dest="preset", const="quick",
-                         help="small configuration, under 2 minutes on 2 CPU cores")
-    presets.add_argument("--smoke", action="store_const", dest="preset", const="smoke",
-                         help="tiny configuration for tests (seconds; numbers are not meaningful)")
+    presets.add_argument(
+        "--quick",
+        action="store_const",
+        dest="preset",
+        const="quick",
+        help="small configuration, under 2 minutes on 2 CPU cores",
+    )
+    presets.add_argument(
+        "--smoke",
+        action="store_const",
+        dest="preset",
+        const="smoke",
+        help="tiny configuration for tests (seconds; numbers are not meaningful)",
+    )
     hints = typing.get_type_hints(CompareConfig)
     for field in dataclasses.fields(CompareConfig):
         flag = "--" + field.name.replace("_", "-")
@@ -72,7 +82,9 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
         else:
             parser.add_argument(flag, type=_scalar_type(hints[field.name]), default=None, help=help_text)
     parser.add_argument("--no-resume", action="store_true", help="recompute every stage")
-    parser.add_argument("--only", nargs="+", metavar="STAGE", help="run only stages starting with these names")
+    parser.add_argument(
+        "--only", nargs="+", metavar="STAGE", help="run only stages starting with these names"
+    )
     _add_common(parser)
 
 
@@ -83,11 +95,79 @@ def run_compare_command(args: argparse.Namespace) -> int:
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(CompareConfig)}
     overrides = {k: (tuple(v) if isinstance(v, list) else v) for k, v in overrides.items() if v is not None}
     config = CompareConfig.preset(args.preset, **overrides)
-    result = run_compare(config, args.out, resume=not args.no_resume, show_progress=not args.no_progress,
-                         only=args.only)
+    result = run_compare(
+        config, args.out, resume=not args.no_resume, show_progress=not args.no_progress, only=args.only
+    )
     print(f"report: {result.report_md}\n        {result.report_html}")
-    print(f"stages run: {', '.join(result.ran) or 'none'}; skipped (done before): "
-          f"{', '.join(result.skipped) or 'none'}; {result.seconds:.1f} s")
+    print(
+        f"stages run: {', '.join(result.ran) or 'none'}; skipped (done before): "
+        f"{', '.join(result.skipped) or 'none'}; {result.seconds:.1f} s"
+    )
+    return 0
+
+
+def add_sharpness_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``tfescape sharpness`` / scripts/sharpness.py."""
+    parser.add_argument(
+        "models",
+        nargs="+",
+        metavar="[NAME=]PATH",
+        help="saved .keras models, e.g. sgd=results/digits/train/sgd/final.keras",
+    )
+    parser.add_argument("--out", default="results/sharpness", help="results folder (default: %(default)s)")
+    parser.add_argument("--dataset", default="digits", help="dataset whose training split defines the loss")
+    parser.add_argument("--image-size", type=int, default=None, help="resize images (as for training)")
+    parser.add_argument("--max-train", type=int, default=None, help="use only the first N training examples")
+    parser.add_argument("--seed", type=int, default=0, help="split seed (as for training) and probe seed")
+    parser.add_argument("--probabilities", action="store_true", help="the models output probabilities")
+    parser.add_argument("--k", type=int, default=5, help="number of top Hessian eigenvalues")
+    parser.add_argument("--lanczos-iters", type=int, default=40, help="Lanczos iterations")
+    parser.add_argument("--density-starts", type=int, default=3, help="random starts of the spectral density")
+    parser.add_argument("--trace-samples", type=int, default=20, help="Hutch++ products for the trace")
+    parser.add_argument("--landscape-points", type=int, default=25, help="points of the 1-D landscape")
+    parser.add_argument("--epsilon", type=float, default=1e-3, help="Keskar sharpness box size")
+    parser.add_argument(
+        "--sharpness-steps", type=int, default=20, help="ascent steps of the Keskar sharpness"
+    )
+    parser.add_argument("--no-resume", action="store_true", help="probe every model again")
+    _add_common(parser)
+
+
+def run_sharpness_command(args: argparse.Namespace) -> int:
+    from tfescape.experiments.sharpness import run_sharpness
+
+    models = {}
+    for item in args.models:
+        name, sep, path = item.partition("=")
+        if not sep:
+            path, name = item, os.path.splitext(os.path.basename(item))[0]
+            if name == "final":  # results/<folder>/train/<optimizer>/final.keras
+                name = os.path.basename(os.path.dirname(os.path.abspath(item)))
+        if name in models:
+            raise ValueError(f"two models are named {name!r}; name them explicitly as NAME=PATH.")
+        models[name] = path
+    result = run_sharpness(
+        models,
+        args.out,
+        dataset=args.dataset,
+        image_size=args.image_size,
+        max_train=args.max_train,
+        seed=args.seed,
+        from_logits=not args.probabilities,
+        resume=not args.no_resume,
+        k=args.k,
+        lanczos_iters=args.lanczos_iters,
+        density_starts=args.density_starts,
+        trace_samples=args.trace_samples,
+        landscape_points=args.landscape_points,
+        epsilon=args.epsilon,
+        sharpness_steps=args.sharpness_steps,
+    )
+    print(f"report: {result.report_md}\n        {result.report_html}")
+    print(
+        f"probed: {', '.join(result.ran) or 'none'}; "
+        f"skipped (done before): {', '.join(result.skipped) or 'none'}"
+    )
     return 0
 
 
@@ -103,9 +183,20 @@ class Command:
 
 
 COMMANDS: dict[str, Command] = {
-    "compare": Command("compare", "compare_sgd_adam.py",
-                       "train SGD and Adam from one initialization and compare them (report with figures)",
-                       add_compare_arguments, run_compare_command),
+    "compare": Command(
+        "compare",
+        "compare_sgd_adam.py",
+        "train SGD and Adam from one initialization and compare them (report with figures)",
+        add_compare_arguments,
+        run_compare_command,
+    ),
+    "sharpness": Command(
+        "sharpness",
+        "sharpness.py",
+        "Hessian sharpness probes of saved Keras models (eigenvalues, trace, density, landscape)",
+        add_sharpness_arguments,
+        run_sharpness_command,
+    ),
 }
 
 

@@ -365,6 +365,13 @@ def _save_weights_atomic(model, path: str) -> None:
     os.replace(tmp, path)
 
 
+def _save_model_atomic(model, path: str) -> None:
+    folder = os.path.dirname(path)
+    tmp = os.path.join(folder, f".tmp-{os.getpid()}-" + os.path.basename(path))
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
 def _snapshot_path(results: ResultsDir, name: str, step: int) -> str:
     return results.file("train", name, "snapshots", f"step_{step:07d}.npz")
 
@@ -455,6 +462,7 @@ def train_stage(ctx: _Context, name: str) -> dict:
         _save_weights_atomic(model, ckpt_path)
         write_json(state_path, {"epoch": epoch + 1, "step": step})
     _save_weights_atomic(model, results.file("train", name, "final.weights.h5"))
+    _save_model_atomic(model, results.file("train", name, "final.keras"))  # for `tfescape sharpness`
     last = history[-1] if history else {}
     return {"final": last}
 

@@ -99,12 +99,14 @@ def probe_sharpness(
     if trace_samples < 4:
         raise ValueError(f"trace_samples must be >= 4 for Hutch++, got {trace_samples}.")
     tick = time.monotonic()
-    top = hessian.top_eigenvalues(model, loss, data, k=k, seed=seed, max_iters=max(lanczos_iters, k + 2))
-    tr = hessian.trace(model, loss, data, seed=seed + 1, num_probes=trace_samples)
-    density = hessian.spectral_density(
-        model,
-        loss,
-        data,
+    op = hessian.HessianOperator(model, loss, data)  # one operator (one traced HVP) for the three spectra
+    top = hessian.top_eigenvalues_of(
+        op.matvec, dim=op.dim, k=k, seed=seed, max_iters=max(lanczos_iters, k + 2)
+    )
+    tr = hessian.trace_of(op.matvec, dim=op.dim, seed=seed + 1, num_probes=trace_samples)
+    density = hessian.spectral_density_of(
+        op.matvec,
+        dim=op.dim,
         num_random_starts=density_starts,
         num_iters=lanczos_iters,
         seed=seed + 2,
@@ -207,3 +209,109 @@ def sharpness_rows(probes: dict[str, SharpnessProbe], names) -> list[tuple]:
             *(cell(n, lambda p: p.epsilon_sharpness) for n in names),
         ),
     ]
+
+
+@dataclass(frozen=True)
+class SharpnessRun:
+    """What :func:`run_sharpness` did: the folder, the report, and the models probed or skipped."""
+
+    out_dir: str
+    report_md: str
+    report_html: str
+    ran: tuple[str, ...]
+    skipped: tuple[str, ...]
+
+
+def run_sharpness(
+    models: dict[str, str],
+    out_dir: str,
+    *,
+    dataset: str = "digits",
+    image_size: int | None = None,
+    max_train: int | None = None,
+    seed: int = 0,
+    from_logits: bool = True,
+    resume: bool = True,
+    **probe_options,
+) -> SharpnessRun:
+    """Probe saved Keras models (.keras files) on a dataset's training split; write figures and a report.
+
+    Args:
+        models: display name -> path of a .keras file (names "sgd"/"adam" get their fixed colors).
+        out_dir: results folder; each model's probe is a resumable stage.
+        dataset, image_size, max_train, seed: the training split, as in tfescape.data.load_dataset (the
+            same split the models were trained on, for a meaningful minimum).
+        from_logits: the models output logits (tfescape.models do); False for probabilities.
+        resume: skip models whose probe finished in an earlier run.
+        **probe_options: options of :func:`probe_sharpness` (k, lanczos_iters, ...).
+
+    Returns:
+        SharpnessRun.
+
+    Raises:
+        ValueError: no models, a missing file, or a model that does not fit the dataset.
+    """
+    import keras
+
+    from tfescape.data import load_dataset
+    from tfescape.experiments._io import ResultsDir
+    from tfescape.report import Report, ReportFigure, Section, Table, write_report
+
+    if not models:
+        raise ValueError("no models given: pass NAME=PATH.keras pairs (or paths) of saved Keras models.")
+    for name, path in models.items():
+        if not os.path.isfile(path):
+            raise ValueError(f"model file {path!r} (for {name!r}) does not exist.")
+    config = dict(
+        models=dict(models),
+        dataset=dataset,
+        image_size=image_size,
+        max_train=max_train,
+        seed=seed,
+        from_logits=from_logits,
+        **probe_options,
+    )
+    results = ResultsDir(out_dir, config, resume=resume)
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
+    data = None
+    folder = os.path.join(results.path, "sharpness")
+    ran, skipped = [], []
+    for name, path in models.items():
+        stage = f"sharpness_{name}"
+        if results.is_done(stage):
+            skipped.append(stage)
+            continue
+        if data is None:
+            data = load_dataset(
+                dataset, batch_size=256, seed=seed, shuffle=False, image_size=image_size, max_train=max_train
+            ).train
+        tick = time.monotonic()
+        model = keras.models.load_model(path, compile=False)
+        probe = probe_sharpness(model, loss, data, seed=seed, **probe_options)
+        save_probe(probe, folder, name)
+        results.mark_done(
+            stage, seconds=time.monotonic() - tick, top_eigenvalue=float(probe.top_eigenvalues[0])
+        )
+        ran.append(stage)
+    probes = {n: load_probe(folder, n) for n in models}
+    paths = sharpness_figures(probes, os.path.join(results.path, "figures"))
+    names = list(models)
+    from tfescape.plots import optimizer_label
+
+    rows = sharpness_rows(probes, names)
+    rows.append(("parameters", *(probes[n].num_params for n in names)))
+    rows.append(("training loss at the minimum (nats)", *(probes[n].base_loss for n in names)))
+    report = Report(
+        f"Sharpness of {', '.join(names)} on {dataset}",
+        summary=Table(("quantity", *(optimizer_label(n) for n in names)), rows),
+        sections=[
+            Section(
+                "Hessian and landscape",
+                "Hessian of the training loss in inference mode, averaged over the training split.",
+                figures=[ReportFigure(results.rel(p), k.replace("_", " ")) for k, p in paths.items()],
+            )
+        ],
+        metadata={"models": ", ".join(f"{n}={p}" for n, p in models.items()), "dataset": dataset},
+    )
+    md, html = write_report(report, results.path)
+    return SharpnessRun(results.path, md, html, tuple(ran), tuple(skipped))
