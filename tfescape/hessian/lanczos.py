@@ -110,7 +110,8 @@ class _LanczosIteration:
         self.betas: list[float] = []  # betas[j] couples q_j and q_{j+1}
         self._q = start / np.linalg.norm(start)
         self._q_prev = np.zeros_like(self._q)
-        self.exhausted = False  # an invariant subspace was found
+        self.exhausted = False  # the whole space (or, without restarts, an invariant subspace) is spanned
+        self.just_restarted = False  # the last step found an invariant subspace and restarted
 
     @property
     def steps(self) -> int:
@@ -118,6 +119,7 @@ class _LanczosIteration:
 
     def step(self) -> None:
         q = self._q
+        self.just_restarted = False
         if self._reorth:
             self.basis.append(q)
         w = _checked_mvp(self._mvp, q, self._dim)
@@ -142,6 +144,7 @@ class _LanczosIteration:
             # Invariant subspace: continue from a fresh random direction orthogonal to the basis, so
             # that repeated eigenvalues are found (T_m becomes block diagonal).
             self._restarts += 1
+            self.just_restarted = True
             seed = tf.random.experimental.stateless_fold_in(self._restart_seed, self._restarts)
             basis = np.stack(self.basis, axis=1)
             self._q_prev, self._q = (
@@ -261,8 +264,8 @@ def lanczos_eigenvalues(
     result, wanted, converged = None, None, np.zeros(k, dtype=bool)
     while iteration.steps < max_iters and not iteration.exhausted:
         iteration.step()
-        if iteration.steps < k:
-            continue
+        if iteration.steps < k or iteration.just_restarted:
+            continue  # after an invariant subspace, look beyond it before trusting convergence
         result = iteration.result(with_vectors=False)
         if callback is not None:
             callback(result)
