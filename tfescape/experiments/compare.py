@@ -256,6 +256,20 @@ class _Context:
             )
         return self._data
 
+    def fresh_train(self):
+        """A new training pipeline (same seed): its batch sequence starts over, unlike ``data.train``'s."""
+        from tfescape.data import load_dataset
+
+        c = self.config
+        return load_dataset(
+            c.dataset,
+            batch_size=c.batch_size,
+            seed=c.seed,
+            image_size=c.image_size,
+            max_train=c.max_train,
+            max_test=c.max_test,
+        ).train
+
     @property
     def train_eval(self):
         """The training split, unshuffled, in batches of 256: the data Hessians and full gradients average."""
@@ -467,6 +481,107 @@ def train_stage(ctx: _Context, name: str) -> dict:
     return {"final": last}
 
 
+def noise_stage(ctx: _Context, name: str) -> dict:
+    """Tail index of the gradient noise at every weight snapshot of ``name`` (resumes per snapshot)."""
+    from tfescape.experiments.noise_tail import measure_along_training
+
+    c, results = ctx.config, ctx.results
+    model = ctx.compiled_model(name)
+    rows = measure_along_training(
+        model,
+        snapshot_steps(results, name),
+        load_snapshot=lambda step: load_snapshot(results, name, step, model),
+        full_data=ctx.train_eval,
+        minibatches=ctx.fresh_train(),  # the same minibatch sequence for every optimizer
+        loss=ctx.loss(),
+        num_batches=c.noise_batches,
+        confidence=c.confidence,
+        csv_path=results.file("noise", name, "tail_index.csv"),
+        samples_dir=os.path.join(results.path, "noise", name, "samples"),
+        smoothed_beta_1=c.adam_beta_1 if name == "adam" else None,
+        seed=c.seed,
+        show_progress=ctx.show_progress,
+    )
+    return {"final_alpha": rows[-1]["alpha"], "measurements": len(rows)}
+
+
+def _noise_report(ctx: _Context, rows: list, sections: list) -> None:
+    from tfescape import plots
+    from tfescape.experiments import noise_tail
+    from tfescape.report import ReportFigure, Section
+
+    c, results = ctx.config, ctx.results
+    names = c.optimizers
+    csv_paths = {n: os.path.join(results.path, "noise", n, "tail_index.csv") for n in names}
+    bands = noise_tail.tail_index_bands(csv_paths)
+    if not bands:
+        return
+    tail_fig = plots.save_figure(
+        plots.tail_index_over_training(bands, confidence=c.confidence), results.file("figures", "tail_index")
+    )[0]
+
+    def final(n, fmt):
+        band = bands.get(n)
+        return None if band is None else fmt(band, -1)
+
+    rows.append(("tail index alpha, final", *(final(n, lambda b, i: float(b.y[i])) for n in names)))
+    rows.append(
+        (
+            f"alpha {100 * c.confidence:g}% CI, final",
+            *(final(n, lambda b, i: f"[{b.low[i]:.3f}, {b.high[i]:.3f}]") for n in names),
+        )
+    )
+    rows.append(
+        ("tail index alpha, mean over training", *(final(n, lambda b, i: float(np.mean(b.y))) for n in names))
+    )
+    smoothed = noise_tail.tail_index_bands(csv_paths, smoothed=True)
+    if smoothed:
+        rows.append(
+            (
+                "alpha of Adam's smoothed noise, final",
+                *(float(smoothed[n].y[-1]) if n in smoothed else None for n in names),
+            )
+        )
+
+    samples, densities, notes = {}, {}, []
+    for n in bands:
+        step = int(bands[n].x[-1])
+        path = noise_tail.samples_path(os.path.join(results.path, "noise", n, "samples"), step)
+        if not os.path.exists(path):
+            continue
+        z = noise_tail.pooled_noise(path)
+        samples[n] = z
+        try:
+            fits, curves = noise_tail.density_fits(z, seed=c.seed)
+        except (ImportError, AttributeError) as err:  # the stable-law fit is not in this install
+            notes.append(f"SaS density not drawn for {n}: {err}.")
+            logger.warning("SaS fit unavailable: %s", err)
+            continue
+        densities[n] = curves
+        write_json(results.file("noise", n, "final_fits.json"), {"step": step, **fits})
+    figures = [ReportFigure(results.rel(tail_fig), "Tail index of the gradient noise along training.")]
+    if samples:
+        hist = plots.save_figure(
+            plots.noise_histograms(samples, densities), results.file("figures", "noise_histograms")
+        )
+        figures.append(
+            ReportFigure(results.rel(hist[0]), "Gradient noise at the end of training, with fits.")
+        )
+    text = (
+        "Gradient noise w = grad F - grad f_S (full-batch minus minibatch gradient, tfescape.noise) at "
+        f"weight snapshots along training, {c.noise_batches} minibatches of size {c.batch_size} per "
+        "snapshot, measured by tfescape.callbacks.GradientNoiseProbe: every coordinate is divided by its "
+        "median |w| over the batches and the pooled values go to tfescape.stable.tail_index (Mohammadi "
+        f"et al.'s block-sum estimator, {100 * c.confidence:g}% asymptotic intervals). alpha = 2 is "
+        "Gaussian noise; smaller is heavier tailed. The histograms show the standardized noise of the last "
+        "snapshot with a Gaussian fit (sample mean and standard deviation) and a symmetric alpha-stable fit "
+        "(tfescape.stable.fit)."
+    )
+    if notes:
+        text += "\n\n" + " ".join(notes)
+    sections.append(Section("Gradient noise and its tail index", text, figures=figures))
+
+
 def sharpness_stage(ctx: _Context, name: str) -> dict:
     """Hessian probes of the final minimum of ``name`` over the whole training split."""
     from tfescape.experiments.sharpness import probe_sharpness, save_probe
@@ -635,24 +750,23 @@ def _last_int(values):
     return int(values[-1])
 
 
-_REPORT_EXTENSIONS: list[Callable] = [_sharpness_report]
+_REPORT_EXTENSIONS: list[Callable] = [_noise_report, _sharpness_report]
 
 
 def _stage_list(config: CompareConfig) -> list[Stage]:
-    stages = [
-        Stage(f"train_{n}", lambda ctx, n=n: train_stage(ctx, n), f"train with {n}")
+    per_optimizer = (
+        ("train", train_stage, "train with {}"),
+        ("noise", noise_stage, "gradient-noise tail index along {} training"),
+        ("sharpness", sharpness_stage, "Hessian probes of the {} minimum"),
+    )
+    return [
+        Stage(f"{kind}_{n}", lambda ctx, fn=fn, n=n: fn(ctx, n), text.format(n))
+        for kind, fn, text in per_optimizer
         for n in config.optimizers
     ]
-    stages += [
-        Stage(
-            f"sharpness_{n}", lambda ctx, n=n: sharpness_stage(ctx, n), f"Hessian probes of the {n} minimum"
-        )
-        for n in config.optimizers
-    ]
-    return stages
 
 
-STAGES = ("train", "sharpness")
+STAGES = ("train", "noise", "sharpness")
 """Names of the analysis stages the pipeline runs, in order (training runs once per optimizer)."""
 
 
