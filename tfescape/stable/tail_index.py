@@ -289,20 +289,53 @@ def _blocks(x: tf.Tensor, block_size: int) -> tf.Tensor:
     return tf.reshape(used, tf.concat([tf.shape(x)[:-1], [k2, block_size]], axis=0))
 
 
-def _mohammadi_order_inverse(blocks: tf.Tensor) -> tf.Tensor:
-    """1/alpha from central matched order statistics of log|Y| and log|X|; blocks: [..., K2, K1]."""
-    k2, k1 = blocks.shape[-2], blocks.shape[-1]
-    log_y = tf.sort(tf.math.log(tf.abs(tf.reduce_sum(blocks, axis=-1))), axis=-1)
-    flat_shape = tf.concat([tf.shape(blocks)[:-2], [k1 * k2]], axis=0)
-    log_x = tf.sort(tf.math.log(tf.abs(tf.reshape(blocks, flat_shape))), axis=-1)
+def _central_orders(k2: int, k1: int):
+    """Orders i of log|Y| with (i + 1/2)/K2 in [1/4, 3/4] and the matching log|X| orders i K1 + K1 // 2."""
     orders = np.arange(k2)
     positions = (orders + 0.5) / k2
     central = orders[(positions >= 0.25) & (positions <= 0.75)]
     if central.size == 0:  # very few blocks: use the median order
         central = np.array([k2 // 2])
-    x_index = central * k1 + k1 // 2  # order statistic of log|X| at position (i + 1/2) / K2
-    diff = tf.gather(log_y, central, axis=-1) - tf.gather(log_x, x_index, axis=-1)
-    return tf.reduce_mean(diff, axis=-1) / math.log(k1)
+    return central, central * k1 + k1 // 2
+
+
+def _mohammadi_order_inverse(blocks: tf.Tensor, *, seed=None, num_bootstrap: int = 0):
+    """1/alpha from central matched order statistics of log|Y| and log|X|; blocks: [..., K2, K1].
+
+    Returns the estimate ([...]) and, when num_bootstrap > 0, block-bootstrap replicates ([B, ...]). The
+    bootstrap sorts once: a resample is a vector of block counts, and its order statistics are found by
+    searching the cumulative counts along the full-sample sort order (no re-sorting per replicate).
+    """
+    k2, k1 = blocks.shape[-2], blocks.shape[-1]
+    y_orders, x_orders = _central_orders(k2, k1)
+    log_abs_y = tf.math.log(tf.abs(tf.reduce_sum(blocks, axis=-1)))
+    flat_shape = tf.concat([tf.shape(blocks)[:-2], [k1 * k2]], axis=0)
+    log_abs_x = tf.math.log(tf.abs(tf.reshape(blocks, flat_shape)))
+    y_perm = tf.argsort(log_abs_y, axis=-1, stable=True)
+    x_perm = tf.argsort(log_abs_x, axis=-1, stable=True)
+    y_sorted = tf.gather(log_abs_y, y_perm, batch_dims=-1)
+    x_sorted = tf.gather(log_abs_x, x_perm, batch_dims=-1)
+    diff = tf.gather(y_sorted, y_orders, axis=-1) - tf.gather(x_sorted, x_orders, axis=-1)
+    inv = tf.reduce_mean(diff, axis=-1) / math.log(k1)
+    if not num_bootstrap:
+        return inv, None
+    x_block = x_perm // k1  # block of each sorted log|X|
+    counts = _resample_counts(seed, num_bootstrap, k2, tf.int32)  # [B, K2]
+    batch_shape = tf.shape(log_abs_y)[:-1]
+
+    def order_statistic(sorted_values, unit_of_sorted, unit_counts, wanted):
+        cumulative = tf.math.cumsum(tf.gather(unit_counts, unit_of_sorted), axis=-1)
+        targets = tf.broadcast_to(tf.constant(wanted, tf.int32), tf.concat([batch_shape, [len(wanted)]], 0))
+        where = tf.searchsorted(cumulative, targets, side="right")
+        return tf.gather(sorted_values, where, batch_dims=-1)
+
+    def one(unit_counts):
+        y = order_statistic(y_sorted, y_perm, unit_counts, y_orders)
+        x = order_statistic(x_sorted, x_block, unit_counts, x_orders)
+        return tf.reduce_mean(y - x, axis=-1) / math.log(k1)
+
+    replicates = tf.map_fn(one, counts, fn_output_signature=blocks.dtype, parallel_iterations=4)
+    return inv, replicates
 
 
 def _hill_inverse(x: tf.Tensor, k: int) -> tf.Tensor:
@@ -316,29 +349,33 @@ def _median(x: tf.Tensor) -> tf.Tensor:
     return tfp.stats.percentile(x, 50.0, axis=-1, interpolation="midpoint")
 
 
-def ecf_modulus_regression(x: tf.Tensor, grid=_ECF_GRID):
-    """Weighted regression of log(-log|phi_hat(u)|) on log u for standardized x.
+def ecf_moments(x: tf.Tensor, grid=_ECF_GRID):
+    """cos(u x) and sin(u x) on the grid: two [..., G, n] tensors (means over n: Re, Im of phi_hat(u))."""
+    u = tf.constant(grid, x.dtype)
+    ux = x[..., tf.newaxis, :] * u[:, tf.newaxis]
+    return tf.cos(ux), tf.sin(ux)
+
+
+def ecf_modulus_regression(re: tf.Tensor, im: tf.Tensor, n: int, grid=_ECF_GRID):
+    """Weighted regression of log(-log|phi_hat(u)|) on log u.
 
     Args:
-        x: [..., n] samples (already centered and scaled to order-one spread).
-        grid: 1-D numpy array of u values.
+        re, im: [..., G] real and imaginary parts of the empirical characteristic function of standardized
+            data (centered, order-one spread) on ``grid``.
+        n: the number of samples behind phi_hat (sets the noise floor and the weights).
+        grid: 1-D numpy array of the G values of u.
 
     Returns:
         (slope, intercept, total_weight), each [...]: slope estimates alpha, intercept alpha log s.
     """
-    n = x.shape[-1]
-    dtype = x.dtype
-    u = tf.constant(grid, dtype)
-    ux = x[..., tf.newaxis, :] * u[:, tf.newaxis]  # [..., G, n]
-    re = tf.reduce_mean(tf.cos(ux), axis=-1)
-    im = tf.reduce_mean(tf.sin(ux), axis=-1)
+    dtype = re.dtype
     modulus = tf.sqrt(re * re + im * im)
     usable = (modulus > 2.0 / math.sqrt(n)) & (modulus < 1.0 - 1e-6)
     safe = tf.where(usable, modulus, tf.constant(0.5, dtype))
     log_mod = tf.math.log(safe)
     weight = tf.where(usable, 2.0 * n * safe * safe * log_mod * log_mod / (1.0 - safe * safe), 0.0)
     t = tf.math.log(-log_mod)
-    s = tf.math.log(u)
+    s = tf.math.log(tf.constant(grid, dtype))
     return _weighted_line(s, t, weight)
 
 
@@ -356,13 +393,30 @@ def _weighted_line(s, t, weight):
     return slope, t_mean - slope * s_mean, total
 
 
-def _ecf_alpha(x: tf.Tensor) -> tf.Tensor:
+def standardize_robustly(x: tf.Tensor) -> tf.Tensor:
+    """(x - median) / median|x - median| along the last axis (MAD; about the scale s of a SaS law)."""
     center = _median(x)
     centered = x - center[..., tf.newaxis]
     mad = _median(tf.abs(centered))
-    z = centered / tf.where(mad > 0, mad, tf.ones_like(mad))[..., tf.newaxis]
-    slope, _, _ = ecf_modulus_regression(z)
-    return slope
+    return centered / tf.where(mad > 0, mad, tf.ones_like(mad))[..., tf.newaxis]
+
+
+def _ecf_alpha(x: tf.Tensor, *, seed=None, num_bootstrap: int = 0):
+    """ECF-regression alpha ([...]) and, when num_bootstrap > 0, its bootstrap replicates ([B, ...]).
+
+    The slope of log(-log|phi|) on log u does not depend on location or scale, so the bootstrap reuses the
+    full-sample standardization and reweights the per-sample cos/sin terms by the resampling counts.
+    """
+    n = x.shape[-1]
+    cos_ux, sin_ux = ecf_moments(standardize_robustly(x))
+    slope, _, _ = ecf_modulus_regression(tf.reduce_mean(cos_ux, -1), tf.reduce_mean(sin_ux, -1), n)
+    if not num_bootstrap:
+        return _clip_alpha(slope), None
+    counts = _resample_counts(seed, num_bootstrap, n, x.dtype)  # [B, n]
+    re = tf.einsum("...gn,bn->b...g", cos_ux, counts) / n
+    im = tf.einsum("...gn,bn->b...g", sin_ux, counts) / n
+    boot_slope, _, _ = ecf_modulus_regression(re, im, n)
+    return _clip_alpha(slope), _clip_alpha(boot_slope)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -485,17 +539,13 @@ def tail_index(
             inv_boot = tf.einsum("...k,bk->b...", d, counts) / (d.shape[-1] * log_k1)
             ci_low, ci_high = _percentile_interval(inverse_alpha_to_alpha(inv_boot), confidence)
     elif method == "mohammadi_order":
-        blocks = _blocks(x, size)
-        alpha = inverse_alpha_to_alpha(_mohammadi_order_inverse(blocks))
         if interval == "bootstrap":
             seed = sanitize_seed(seed, salt="tail_index_mohammadi_order")
-            reps = _bootstrap_over_units(
-                lambda b: inverse_alpha_to_alpha(_mohammadi_order_inverse(b)),
-                blocks,
-                seed=seed,
-                num_bootstrap=num_bootstrap,
-            )
-            ci_low, ci_high = _percentile_interval(reps, confidence)
+            inv, reps = _mohammadi_order_inverse(_blocks(x, size), seed=seed, num_bootstrap=num_bootstrap)
+            ci_low, ci_high = _percentile_interval(inverse_alpha_to_alpha(reps), confidence)
+        else:
+            inv, _ = _mohammadi_order_inverse(_blocks(x, size))
+        alpha = inverse_alpha_to_alpha(inv)
     elif method == "hill":
         inv = _hill_inverse(x, size)
         alpha = inverse_alpha_to_alpha(inv)
@@ -512,16 +562,12 @@ def tail_index(
             )
             ci_low, ci_high = _percentile_interval(reps, confidence)
     else:
-        alpha = _clip_alpha(_ecf_alpha(x))
         if interval == "bootstrap":
             seed = sanitize_seed(seed, salt="tail_index_ecf")
-            reps = _bootstrap_over_units(
-                lambda u: _clip_alpha(_ecf_alpha(u[..., 0])),
-                x[..., tf.newaxis],
-                seed=seed,
-                num_bootstrap=num_bootstrap,
-            )
+            alpha, reps = _ecf_alpha(x, seed=seed, num_bootstrap=num_bootstrap)
             ci_low, ci_high = _percentile_interval(reps, confidence)
+        else:
+            alpha, _ = _ecf_alpha(x)
     return TailIndexResult(
         alpha=alpha,
         ci_low=ci_low,
