@@ -246,8 +246,8 @@ def noise_histograms(
     samples: Mapping[str, np.ndarray],
     densities: Mapping[str, Sequence[Curve]] | None = None,
     *,
-    xlabel: str = "standardized gradient noise (noise / median abs. deviation)",
-    clip_quantile: float = 0.999,
+    xlabel: str = "noise w / median |w| (dimensionless)",
+    clip_quantile: float = 0.995,
     bins: int = 80,
 ) -> Figure:
     """Histograms of gradient-noise samples, one panel per optimizer, with fitted densities on top.
@@ -303,8 +303,8 @@ def noise_histograms(
             left_out = 100 * (1 - inside.mean())
             ax.set(
                 xlabel=xlabel,
-                ylabel="probability density (1 / unit)",
-                title=f"{optimizer_label(name)} ({left_out:.1f}% beyond range)",
+                ylabel="probability density (1 / unit of x)",
+                title=f"{optimizer_label(name)} ({left_out:.1f}% of values beyond the axis)",
             )
             ax.legend(fontsize="small", loc="lower center")
     return fig

@@ -130,7 +130,7 @@ def samples_path(samples_dir: str, step: int) -> str:
     return os.path.join(samples_dir, f"noise_step{int(step):08d}.npz")
 
 
-def density_fits(z: np.ndarray, *, grid_points: int = 401, clip_quantile: float = 0.999, seed: int = 0):
+def density_fits(z: np.ndarray, *, grid_points: int = 401, clip_quantile: float = 0.995, seed: int = 0):
     """Gaussian (sample mean and std) and SaS (tfescape.stable.fit) fits of ``z`` and their densities.
 
     Returns:
