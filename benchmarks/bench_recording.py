@@ -1,0 +1,107 @@
+"""Benchmark the cost of RecordingOptimizer: median epoch time of model.fit, wrapped vs plain Adam.
+
+Workloads: "cnn" on digits (8x8 images, batch 64) and "mlp" (3 x 512 ReLU) on the synthetic Gaussian
+mixture (100 features, batch 64). For each workload three models with identical weights are trained
+side by side in one process: plain Adam, RecordingOptimizer(Adam, record_every=1) and
+RecordingOptimizer(Adam, record_every=100). After a warm-up epoch each (tracing), the three alternate,
+two epochs at a time, in a rotating order, and the table quotes the median epoch time and the ratio to
+plain Adam. Goals: <= 1.10x at record_every=1, <= 1.02x at record_every=100.
+
+Usage:
+    python benchmarks/bench_recording.py            # about 3 minutes on 2 busy cores
+    python benchmarks/bench_recording.py --quick    # about a minute
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import tfescape  # noqa: E402
+from tfescape.optimizers import RecordingOptimizer  # noqa: E402
+
+LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+VARIANTS = ("plain", "record_every=1", "record_every=100")
+
+
+class _EpochTimer(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+def workload(name):
+    if name == "cnn/digits":
+        train, _, info = tfescape.load_dataset("digits", batch_size=64, seed=0)
+        build = dict(name="cnn", input_shape=info.input_shape, num_classes=info.num_classes, seed=0)
+    else:
+        train, _, info = tfescape.load_dataset(
+            "synthetic", batch_size=64, seed=0, num_examples=4000, num_features=100, num_classes=10
+        )
+        build = dict(name="mlp", input_shape=info.input_shape, num_classes=info.num_classes, seed=0)
+    return train, build
+
+
+def make_model(build, variant):
+    model = tfescape.build_model(build["name"], **{k: v for k, v in build.items() if k != "name"})
+    optimizer = keras.optimizers.Adam(1e-3)
+    if variant != "plain":
+        optimizer = RecordingOptimizer(optimizer, record_every=int(variant.split("=")[1]))
+    model.compile(optimizer=optimizer, loss=LOSS)
+    return model
+
+
+def bench(name, repeats):
+    train, build = workload(name)
+    models = {v: make_model(build, v) for v in VARIANTS}
+    timers = {v: _EpochTimer() for v in VARIANTS}
+    for v in VARIANTS:  # warm-up: tracing and the first epoch's allocations
+        models[v].fit(train, epochs=1, verbose=0)
+    for r in range(repeats):
+        order = VARIANTS[r % 3 :] + VARIANTS[: r % 3]
+        for v in order:  # two epochs per turn: each timed on its own
+            models[v].fit(train, epochs=2, verbose=0, callbacks=[timers[v]])
+    medians = {v: statistics.median(timers[v].seconds) for v in VARIANTS}
+    params = models["plain"].count_params()
+    steps = sum(1 for _ in train)
+    return [(name, params, steps, v, medians[v], medians[v] / medians["plain"]) for v in VARIANTS]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (noisier)")
+    args = parser.parse_args()
+    repeats = 4 if args.quick else 12
+    rows = []
+    for name in ("cnn/digits", "mlp/synthetic"):
+        rows += bench(name, repeats)
+    print(
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, TF {tf.__version__}, "
+        f"Keras {keras.__version__}; {2 * repeats} epochs per variant in alternating turns of 2, medians"
+    )
+    print("| workload | params | steps/epoch | optimizer | median epoch (s) | ratio to plain Adam |")
+    print("|---|---|---|---|---|---|")
+    for name, params, steps, variant, seconds, ratio in rows:
+        label = "Adam" if variant == "plain" else f"RecordingOptimizer(Adam, {variant})"
+        print(f"| {name} | {params:,} | {steps} | {label} | {seconds:.3f} | {ratio:.3f} |")
+    return rows
+
+
+if __name__ == "__main__":
+    np.set_printoptions(precision=3)
+    main()
