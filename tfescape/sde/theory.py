@@ -1,0 +1,348 @@
+"""Small-noise exit law of Levy-driven SDEs: escape measure nu(W), mean exit times, SGD vs Adam.
+
+Setting (DESIGN.md). X solves dX = b(X) dt + G dL_t with L_t a standard alpha-stable Levy process with
+independent SaS(1) coordinates (E exp(iu L_1,j) = exp(-|u|^alpha)); X starts at a stable point x* of
+the drift inside a basin Omega that the deterministic flow keeps invariant. G = eps Sigma for SGD and
+G = eps Q^-1 Sigma for Adam (Q the diagonal preconditioner at the minimum, frozen).
+
+Derivation.
+ 1. Levy measure of one coordinate: nu_1(dz) = c_alpha |z|^(-1-alpha) dz,
+    c_alpha = Gamma(1 + alpha) sin(pi alpha / 2) / pi,
+    so nu_1(|z| > r) = (2 c_alpha / alpha) r^-alpha and nu_1(z > r) = (c_alpha / alpha) r^-alpha.
+ 2. With independent coordinates the jumps of L lie on the axes: L jumps by z e_i at rate nu_1(dz) for
+    each i, so X jumps by z g_i with g_i = G e_i (column i of G).
+ 3. Small noise (Imkeller & Pavlyukevich 2006): between big jumps X stays within o(1) of x*; the first
+    exit happens at the first jump that carries x* + z g_i outside Omega (a smaller jump is undone by the
+    drift before the next big one arrives). Jumps of this kind form a Poisson process of rate
+        nu(W) = sum_i nu_1({z : x* + z g_i not in Omega}),
+    so the exit time is asymptotically exponential with mean E tau ~ 1 / nu(W).
+ 4. For a convex Omega (interval, box, ball, ellipsoid) the ray {x* + z g_i} leaves Omega at
+    z = +z_i+ and z = -z_i- (z_i+-, > 0), and
+        nu(W) = sum_i (c_alpha / alpha) (z_i+^-alpha + z_i-^-alpha).
+    Interval (a, b) in 1-D with G = s:  nu = (c_alpha / alpha) s^alpha ((b - x*)^-alpha + (x* - a)^-alpha).
+ 5. Quadratic basin Omega = {1/2 d^T H d < h}, d = x - x*: the ray leaves where z^2 g_i^T H g_i / 2 = h,
+    z_i+- = sqrt(2 h / (g_i^T H g_i)), hence
+        nu(W) = sum_i (2 c_alpha / alpha) (g_i^T H g_i / (2 h))^(alpha/2).
+    SGD: g_i = eps Sigma e_i; Adam: g_i = eps Q^-1 Sigma e_i. nu scales as eps^alpha and h^(-alpha/2):
+    E tau ~ eps^-alpha h^(alpha/2), i.e. E tau grows like (basin width)^alpha (width sqrt(2h/lambda)).
+ 6. The paper's form (Zhou et al. 2020): Gamma = O(1 / (Theta m(W))) with Theta = (2 / alpha) eps^alpha.
+    We report Theta and m(W) := nu(W) / Theta, i.e. m(W) = (alpha / 2) nu(W) at eps = 1 (the Radon
+    measure of the unit-noise escape set in the paper's normalization), so Theta m(W) = nu(W).
+
+The law is an asymptotic as eps -> 0. At finite eps the path is spread around x* (relative corrections
+of order eps^alpha), and an Euler-Maruyama simulation adds a dt bias; compare at small eps and dt.
+
+Drift-free check (Getoor 1961): for the standard isotropic stable process with E exp(iuX_t) =
+exp(-t |u|^alpha) (in 1-D this is exactly our SaS(1) Levy process) started at x in the interval (-r, r),
+    E_x tau = sqrt(pi) (r^2 - x^2)^(alpha/2) / (2^alpha Gamma(1 + alpha/2) Gamma((1 + alpha)/2)),
+and for the process s L_t the time is divided by s^alpha. At alpha = 2 (L_t = sqrt(2) B_t) this gives
+(r^2 - x^2)/2, the Brownian value.
+
+References:
+    Imkeller & Pavlyukevich (2006), First exit times of SDEs driven by stable Levy processes.
+        Stochastic Processes and their Applications 116, 611-642.
+    Imkeller, Pavlyukevich & Wetzel (2010), Hierarchy of metastable states of Levy-driven SDEs.
+        Annals of Probability 38.
+    Getoor (1961), First passage times for symmetric stable processes in space. Trans. AMS 101, 75-90.
+    Zhou, Feng, Ma, Xiong, Hoi & E (2020), Towards Theoretically Understanding Why SGD Generalizes Better
+        Than ADAM in Deep Learning. NeurIPS.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+from scipy import special
+
+from tfescape.sde.increments import validate_alpha
+
+__all__ = [
+    "EscapePrediction",
+    "adam_noise_matrix",
+    "ball_escape_rate",
+    "box_escape_rate",
+    "getoor_mean_exit_time",
+    "interval_escape_rate",
+    "levy_constant",
+    "paper_form",
+    "predict_escape",
+    "quadratic_escape_rate",
+    "sgd_noise_matrix",
+]
+
+
+def levy_constant(alpha) -> float:
+    """c_alpha = Gamma(1 + alpha) sin(pi alpha / 2) / pi, the Levy density constant of SaS(1)."""
+    alpha = validate_alpha(alpha)
+    return math.gamma(1.0 + alpha) * math.sin(math.pi * alpha / 2.0) / math.pi
+
+
+def _positive(name, value) -> float:
+    value = float(value)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be finite and > 0, got {value}.")
+    return value
+
+
+def _matrix(name, g) -> np.ndarray:
+    g = np.asarray(g, dtype=np.float64)
+    if g.ndim == 0:
+        g = g.reshape(1, 1)
+    if g.ndim != 2 or g.shape[0] != g.shape[1] or not np.all(np.isfinite(g)):
+        raise ValueError(
+            f"{name} must be a finite square [d, d] matrix (or a scalar in 1-D), got shape {g.shape}."
+        )
+    return g
+
+
+def _rate_from_rays(alpha, z_plus, z_minus) -> float:
+    """sum_i (c_alpha / alpha) (z_i+^-alpha + z_i-^-alpha); infinite distances contribute 0."""
+    c = levy_constant(alpha) / alpha
+    z = np.concatenate([np.ravel(z_plus), np.ravel(z_minus)])
+    if np.any(z <= 0):
+        raise ValueError("the start point must lie strictly inside the basin.")
+    with np.errstate(divide="ignore"):
+        return float(c * np.sum(np.where(np.isfinite(z), z, np.inf) ** -alpha))
+
+
+def interval_escape_rate(*, alpha, scale, low, high, x0=0.0) -> float:
+    """nu(W) of x0 + s L leaving (low, high) in 1-D: (c_alpha/alpha) s^alpha ((high-x0)^-a + (x0-low)^-a).
+
+    Args:
+        alpha: tail index in (0, 2].
+        scale: s = eps sigma > 0.
+        low, high: the interval (may be -inf / +inf).
+        x0: start point (the minimum), low < x0 < high.
+
+    Returns:
+        The escape rate nu(W); the predicted mean exit time is 1 / nu(W).
+    """
+    alpha = validate_alpha(alpha)
+    s = _positive("scale", scale)
+    if not float(low) < float(x0) < float(high):
+        raise ValueError(f"x0={x0} must lie inside ({low}, {high}).")
+    return _rate_from_rays(alpha, (float(high) - x0) / s, (x0 - float(low)) / s)
+
+
+def box_escape_rate(*, alpha, noise_matrix, low, high, x0) -> float:
+    """nu(W) for coordinate-wise noise G dL from x0 inside the box (low, high); G = noise_matrix [d, d].
+
+    The ray x0 + z g_i leaves the box at the nearest face in each direction.
+    """
+    alpha = validate_alpha(alpha)
+    g = _matrix("noise_matrix", noise_matrix)
+    d = g.shape[0]
+    low = np.broadcast_to(np.asarray(low, np.float64), (d,))
+    high = np.broadcast_to(np.asarray(high, np.float64), (d,))
+    x0 = np.broadcast_to(np.asarray(x0, np.float64), (d,))
+    if np.any(x0 <= low) or np.any(x0 >= high):
+        raise ValueError("x0 must lie strictly inside the box.")
+    z_plus, z_minus = np.full(d, np.inf), np.full(d, np.inf)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for i in range(d):
+            col = g[:, i]
+            up = np.where(col > 0, (high - x0) / col, np.where(col < 0, (low - x0) / col, np.inf))
+            down = np.where(col > 0, (x0 - low) / col, np.where(col < 0, (x0 - high) / col, np.inf))
+            z_plus[i], z_minus[i] = np.min(up), np.min(down)
+    return _rate_from_rays(alpha, z_plus, z_minus)
+
+
+def _quadratic_rays(a, b, c):
+    """Roots z+ > 0 and -z- < 0 of a z^2 + b z + c = 0 with a >= 0, c < 0 (start inside)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        root = np.sqrt(b * b - 4 * a * c)
+        z_plus = np.where(a > 0, (-b + root) / (2 * a), np.where(b > 0, -c / b, np.inf))
+        z_minus = np.where(a > 0, (b + root) / (2 * a), np.where(b < 0, c / b, np.inf))
+    return z_plus, z_minus
+
+
+def ball_escape_rate(*, alpha, noise_matrix, center, radius, x0=None) -> float:
+    """nu(W) for coordinate-wise noise G dL from x0 (default: the center) inside the ball |x - c| < r."""
+    alpha = validate_alpha(alpha)
+    g = _matrix("noise_matrix", noise_matrix)
+    radius = _positive("radius", radius)
+    center = np.broadcast_to(np.asarray(center, np.float64), (g.shape[0],))
+    offset = np.zeros_like(center) if x0 is None else np.asarray(x0, np.float64) - center
+    c = float(offset @ offset) - radius**2
+    if c >= 0:
+        raise ValueError("x0 must lie strictly inside the ball.")
+    return _rate_from_rays(alpha, *_quadratic_rays(np.sum(g * g, axis=0), 2 * offset @ g, c))
+
+
+def quadratic_escape_rate(*, alpha, noise_matrix, hessian, height, x0=None, center=None) -> float:
+    """nu(W) for coordinate-wise noise G dL leaving the basin {1/2 (x-c)^T H (x-c) < h}.
+
+    At x0 = center: nu(W) = sum_i (2 c_alpha / alpha) ((G e_i)^T H (G e_i) / (2 h))^(alpha/2).
+
+    Args:
+        alpha: tail index in (0, 2].
+        noise_matrix: G, [d, d] (a scalar in 1-D).
+        hessian: H, [d, d] symmetric positive semi-definite, or its diagonal [d].
+        height: h > 0.
+        x0: start point (default: the center).
+        center: the minimum (default: 0).
+    """
+    alpha = validate_alpha(alpha)
+    g = _matrix("noise_matrix", noise_matrix)
+    d = g.shape[0]
+    h = np.asarray(hessian, np.float64)
+    if h.ndim <= 1:
+        h = np.diag(np.broadcast_to(np.atleast_1d(h), (d,)))
+    if h.shape != (d, d) or not np.all(np.isfinite(h)):
+        raise ValueError(f"hessian must be [d, d] or [d] with d = {d}, got shape {np.shape(hessian)}.")
+    h = 0.5 * (h + h.T)
+    height = _positive("height", height)
+    center = np.zeros(d) if center is None else np.broadcast_to(np.asarray(center, np.float64), (d,))
+    offset = np.zeros(d) if x0 is None else np.asarray(x0, np.float64) - center
+    c = 0.5 * float(offset @ h @ offset) - height
+    if c >= 0:
+        raise ValueError("x0 must lie strictly inside the quadratic basin.")
+    hg = h @ g
+    return _rate_from_rays(alpha, *_quadratic_rays(0.5 * np.sum(g * hg, axis=0), offset @ hg, c))
+
+
+def sgd_noise_matrix(*, eps, sigma, dim) -> np.ndarray:
+    """G = eps Sigma, with Sigma a scalar, a diagonal [d] or a full [d, d] matrix."""
+    sigma = np.asarray(sigma, np.float64)
+    dense = np.diag(np.broadcast_to(sigma, (dim,))) if sigma.ndim <= 1 else sigma
+    return _positive("eps", eps) * dense
+
+
+def adam_noise_matrix(*, eps, sigma, preconditioner, dim) -> np.ndarray:
+    """G = eps Q^-1 Sigma with Q = diag(preconditioner) (scalar or [d], entries > 0)."""
+    q = np.broadcast_to(np.asarray(preconditioner, np.float64), (dim,))
+    if np.any(~np.isfinite(q)) or np.any(q <= 0):
+        raise ValueError("preconditioner entries must be finite and > 0.")
+    return sgd_noise_matrix(eps=eps, sigma=sigma, dim=dim) / q[:, None]
+
+
+def paper_form(rate, *, alpha, eps) -> tuple[float, float]:
+    """(Theta, m(W)) with Theta = (2/alpha) eps^alpha and m(W) = nu(W) / Theta (Zhou et al. 2020)."""
+    alpha = validate_alpha(alpha)
+    theta = 2.0 / alpha * _positive("eps", eps) ** alpha
+    return theta, float(rate) / theta
+
+
+def getoor_mean_exit_time(*, alpha, radius, scale=1.0, x0=0.0) -> float:
+    """E_x tau of s L_t (1-D, drift-free) from (-r, r), Getoor (1961); see the module docstring."""
+    alpha = validate_alpha(alpha)
+    r = _positive("radius", radius)
+    s = _positive("scale", scale)
+    if not abs(x0) < r:
+        raise ValueError(f"x0={x0} must lie inside (-{r}, {r}).")
+    const = math.sqrt(math.pi) / (2**alpha * special.gamma(1 + alpha / 2) * special.gamma((1 + alpha) / 2))
+    return const * (r * r - x0 * x0) ** (alpha / 2) / s**alpha
+
+
+@dataclasses.dataclass(frozen=True)
+class EscapePrediction:
+    """Predicted escape of SGD and Adam from the quadratic basin {1/2 d^T H d < h} of a minimum.
+
+    Times are in SDE time (one iteration of learning rate eta is dt = eta); ``*_iterations`` divide by eta
+    (None when eps was given instead of a learning rate).
+
+    Attributes:
+        alpha_sgd, alpha_adam: tail indices used.
+        eps_sgd, eps_adam: noise levels.
+        sgd_rate, adam_rate: escape rates nu(W).
+        sgd_mean_exit_time, adam_mean_exit_time: 1 / nu(W).
+        ratio: adam_mean_exit_time / sgd_mean_exit_time (> 1: Adam stays longer).
+        theta_sgd, theta_adam: Theta = (2/alpha) eps^alpha.
+        m_sgd, m_adam: m(W) = nu(W) / Theta.
+        sgd_iterations, adam_iterations: mean exit times in iterations, or None.
+    """
+
+    alpha_sgd: float
+    alpha_adam: float
+    eps_sgd: float
+    eps_adam: float
+    sgd_rate: float
+    adam_rate: float
+    sgd_mean_exit_time: float
+    adam_mean_exit_time: float
+    ratio: float
+    theta_sgd: float
+    theta_adam: float
+    m_sgd: float
+    m_adam: float
+    sgd_iterations: float | None
+    adam_iterations: float | None
+
+
+def predict_escape(
+    *,
+    alpha,
+    noise_scale,
+    preconditioner,
+    hessian,
+    height,
+    learning_rate=None,
+    eps=None,
+    alpha_adam=None,
+) -> EscapePrediction:
+    """Predicted mean escape times of SGD and Adam from a minimum, from measured quantities.
+
+    Uses the quadratic-basin law nu(W) = sum_i (2 c_alpha/alpha) ((G e_i)^T H (G e_i) / (2 h))^(alpha/2)
+    with G = eps diag(noise_scale) (SGD) and G = eps diag(preconditioner)^-1 diag(noise_scale) (Adam).
+
+    Args:
+        alpha: tail index of the gradient noise (e.g. from the noise probe).
+        noise_scale: diag Sigma, scalar or [d]: per-coordinate SaS scale of the gradient noise.
+        preconditioner: diag Q, scalar or [d], e.g. sqrt(v_hat) + epsilon from a trained Adam.
+        hessian: H at the minimum, [d, d] or its diagonal [d].
+        height: basin height h > 0 (loss barrier above the minimum).
+        learning_rate: eta; eps = eta^((alpha-1)/alpha) per optimizer. Give this or eps.
+        eps: noise level used for both optimizers.
+        alpha_adam: tail index of Adam's noise if it differs (the paper finds Adam's lighter); default alpha.
+
+    Returns:
+        EscapePrediction.
+
+    Raises:
+        ValueError: bad alpha, non-positive scales, preconditioner or height, or not exactly one of
+            learning_rate / eps.
+
+    Example:
+        >>> p = predict_escape(alpha=1.5, noise_scale=[1.0, 0.1], preconditioner=[1.0, 0.1],
+        ...                    hessian=[10.0, 1.0], height=0.5, learning_rate=0.01)
+        >>> p.ratio
+    """
+    from tfescape.sde.processes import resolve_eps
+
+    alpha_sgd = validate_alpha(alpha)
+    alpha_adam = alpha_sgd if alpha_adam is None else validate_alpha(alpha_adam)
+    eps_sgd = resolve_eps(alpha_sgd, eps=eps, learning_rate=learning_rate)
+    eps_adam = resolve_eps(alpha_adam, eps=eps, learning_rate=learning_rate)
+    scale = np.atleast_1d(np.asarray(noise_scale, np.float64))
+    hess = np.asarray(hessian, np.float64)
+    dim = hess.shape[0] if hess.ndim >= 1 else scale.shape[0]
+    if scale.ndim != 1 or np.any(~np.isfinite(scale)) or np.any(scale < 0):
+        raise ValueError("noise_scale must be a scalar or a vector [d] of finite values >= 0.")
+    scale = np.broadcast_to(scale, (dim,))
+    g_sgd = sgd_noise_matrix(eps=eps_sgd, sigma=scale, dim=dim)
+    g_adam = adam_noise_matrix(eps=eps_adam, sigma=scale, preconditioner=preconditioner, dim=dim)
+    rate_sgd = quadratic_escape_rate(alpha=alpha_sgd, noise_matrix=g_sgd, hessian=hess, height=height)
+    rate_adam = quadratic_escape_rate(alpha=alpha_adam, noise_matrix=g_adam, hessian=hess, height=height)
+    theta_sgd, m_sgd = paper_form(rate_sgd, alpha=alpha_sgd, eps=eps_sgd)
+    theta_adam, m_adam = paper_form(rate_adam, alpha=alpha_adam, eps=eps_adam)
+    t_sgd, t_adam = 1.0 / rate_sgd, 1.0 / rate_adam
+    eta = None if learning_rate is None else float(learning_rate)
+    return EscapePrediction(
+        alpha_sgd=alpha_sgd,
+        alpha_adam=alpha_adam,
+        eps_sgd=eps_sgd,
+        eps_adam=eps_adam,
+        sgd_rate=rate_sgd,
+        adam_rate=rate_adam,
+        sgd_mean_exit_time=t_sgd,
+        adam_mean_exit_time=t_adam,
+        ratio=t_adam / t_sgd,
+        theta_sgd=theta_sgd,
+        theta_adam=theta_adam,
+        m_sgd=m_sgd,
+        m_adam=m_adam,
+        sgd_iterations=None if eta is None else t_sgd / eta,
+        adam_iterations=None if eta is None else t_adam / eta,
+    )
