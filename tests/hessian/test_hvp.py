@@ -29,6 +29,19 @@ def test_keras_mse_hessian_is_twice_xtx_over_n():
     np.testing.assert_allclose(dense_hessian(op), 2 * case.hessian, rtol=1e-12, atol=1e-12)
 
 
+def test_weight_regularization_is_part_of_the_loss():
+    case = linear_regression()
+    inputs = keras.Input((5,), dtype="float64")
+    dense = keras.layers.Dense(
+        1, use_bias=False, dtype="float64", kernel_regularizer=keras.regularizers.L2(0.25)
+    )
+    model = keras.Model(inputs, dense(inputs))
+    with_l2 = HessianOperator(model, case.loss, (case.x, case.y))
+    np.testing.assert_allclose(dense_hessian(with_l2), case.hessian + 0.5 * np.eye(5), rtol=1e-12, atol=1e-12)
+    without = HessianOperator(model, case.loss, (case.x, case.y), include_model_losses=False)
+    np.testing.assert_allclose(dense_hessian(without), case.hessian, rtol=1e-12, atol=1e-12)
+
+
 def test_softmax_regression_hessian():
     case = softmax_regression()
     op = HessianOperator(case.model, case.loss, (case.x, case.y))
