@@ -447,6 +447,7 @@ def escape_times(bars: Sequence[EscapeBar], *, time_unit: str = "SDE time") -> F
                     )
         ax.set_xticks(range(len(basins)), [f"{optimizer_label(b)} minimum" for b in basins])
         ax.set_yscale("log")
+        _plain_log_ticks(ax.yaxis)
         ax.set(
             xlabel="basin (around the final minimum of)",
             ylabel=f"mean escape time ({time_unit})",
@@ -492,8 +493,10 @@ def exit_time_scaling(
         for name, y in (predicted or {}).items():
             ax.plot(x, y, "--", color=optimizer_color(name), label=f"{optimizer_label(name)} theory")
         ax.set_yscale("log")
+        _plain_log_ticks(ax.yaxis)
         if log_x:
             ax.set_xscale("log")
+            _plain_log_ticks(ax.xaxis)
         ax.set(xlabel=xlabel, ylabel=f"mean exit time ({time_unit})", title=title)
         ax.legend(fontsize="small")
     return fig
@@ -545,6 +548,23 @@ def save_figure(
         written.append(target)
     logger.debug("wrote %s", ", ".join(written))
     return written
+
+
+def _plain_log_ticks(axis) -> None:
+    """Tick labels of a log axis as plain numbers (0.5, 20, 3e+04) instead of mantissa x 10^k.
+
+    Minor ticks at 2 and 5 times a power of ten are labelled too when the axis spans under two decades.
+    """
+
+    def minor(value, _):
+        low, high = sorted(axis.get_view_interval())
+        if low <= 0 or high / low >= 100 or value <= 0:
+            return ""
+        lead = round(value / 10 ** np.floor(np.log10(value)), 6)
+        return f"{value:g}" if lead in (2.0, 5.0) else ""
+
+    axis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(mticker.FuncFormatter(minor))
 
 
 def _log_scale_if_wide(ax, *, ratio: float = 20.0) -> None:

@@ -71,6 +71,8 @@ class CompareConfig:
         sharpness_epsilon: box size of Keskar's epsilon-sharpness (box eps (|x_i| + 1)).
         sharpness_steps: projected-gradient ascent steps of the epsilon-sharpness.
         escape_paths: Monte Carlo paths per escape-time simulation.
+        escape_steps: step budget per simulated path (later exits are censored).
+        basin_height: loss height h (nats) of the quadratic basin {1/2 d^T H d < h} around each minimum.
         distribute: "none" or "mirrored" (tf.distribute.MirroredStrategy over the visible devices).
         optimizers: which optimizers to compare, a subset of ("sgd", "adam").
     """
@@ -102,6 +104,8 @@ class CompareConfig:
     sharpness_epsilon: float = 1e-3
     sharpness_steps: int = 20
     escape_paths: int = 2000
+    escape_steps: int = 20000
+    basin_height: float = 0.05
     distribute: str = "none"
     optimizers: tuple[str, ...] = OPTIMIZERS
 
@@ -123,6 +127,7 @@ class CompareConfig:
             "trace_samples",
             "landscape_points",
             "escape_paths",
+            "escape_steps",
             "sharpness_steps",
             "width",
             "depth",
@@ -130,7 +135,7 @@ class CompareConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-        for name in ("sgd_lr", "adam_lr", "adam_epsilon", "sharpness_epsilon"):
+        for name in ("sgd_lr", "adam_lr", "adam_epsilon", "sharpness_epsilon", "basin_height"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}.")
         if not 0.0 < self.confidence < 1.0:
@@ -174,6 +179,7 @@ PRESETS: dict[str, dict] = {
         trace_samples=10,
         landscape_points=17,
         escape_paths=1000,
+        escape_steps=5000,
         hessian_k=3,
         sharpness_steps=10,
     ),
@@ -190,6 +196,7 @@ PRESETS: dict[str, dict] = {
         trace_samples=4,
         landscape_points=7,
         escape_paths=200,
+        escape_steps=500,
         hessian_k=2,
         sharpness_steps=2,
     ),
@@ -640,6 +647,173 @@ def _sharpness_report(ctx: _Context, rows: list, sections: list) -> None:
     )
 
 
+def _final_alpha(results: ResultsDir, name: str) -> float:
+    rows = read_csv(os.path.join(results.path, "noise", name, "tail_index.csv"))
+    return float(rows[-1]["alpha"])
+
+
+def _final_preconditioner(results: ResultsDir, name: str) -> np.ndarray:
+    steps = snapshot_steps(results, name)
+    q = load_preconditioner(results, name, steps[-1])
+    if q is None:
+        raise ValueError(f"no recorded preconditioner for {name!r}; rerun its training stage.")
+    return np.concatenate([np.ravel(a) for a in q]).astype(np.float64)
+
+
+def escape_stage(ctx: _Context) -> dict:
+    """Predicted and simulated escape of SGD and Adam from the basin of each final minimum."""
+    from tfescape import noise
+    from tfescape.experiments import escape
+    from tfescape.experiments.sharpness import load_eigenvectors, load_probe
+
+    c, results = ctx.config, ctx.results
+    folder = os.path.join(results.path, "sharpness")
+    alphas = {n: _final_alpha(results, n) for n in c.optimizers}
+    rates = {"sgd": c.sgd_lr, "adam": c.adam_lr}
+    q_adam = _final_preconditioner(results, "adam")
+    estimates = []
+    for basin_name in c.optimizers:
+        eigenvalues, eigenvectors = escape.positive_subspace(
+            load_probe(folder, basin_name).top_eigenvalues, load_eigenvectors(folder, basin_name)
+        )
+        model = ctx.trained_model(basin_name)
+        projected = [
+            noise.flatten(sample.noise) @ eigenvectors
+            for sample in noise.gradient_noise(
+                model,
+                ctx.train_eval,
+                noise_dataset=ctx.fresh_train(),
+                loss=ctx.loss(),
+                num_batches=c.noise_batches,
+            )
+        ]
+        scale = np.maximum(
+            np.median(np.abs(np.asarray(projected)), axis=0)
+            / escape.median_abs_standard_sas(alphas[basin_name], seed=c.seed),
+            1e-12,
+        )
+        basin = escape.ReducedBasin(eigenvalues, eigenvectors, scale, c.basin_height)
+        projection = escape.adam_projection(eigenvectors, q_adam)
+        for name in c.optimizers:
+            estimates.append(
+                escape.estimate_escape(
+                    basin,
+                    basin_name=basin_name,
+                    optimizer=name,
+                    alpha=alphas[name],
+                    learning_rate=rates[name],
+                    projection=projection if name == "adam" else None,
+                    num_paths=c.escape_paths,
+                    max_steps=c.escape_steps,
+                    seed=c.seed,
+                )
+            )
+        write_json(
+            results.file("escape", f"basin_{basin_name}.json"),
+            {
+                "eigenvalues": eigenvalues,
+                "noise_scale": scale,
+                "height": c.basin_height,
+                "adam_projection": projection,
+            },
+        )
+    rows = [e.to_dict() for e in estimates]
+    write_csv(results.file("escape", "escape_times.csv"), rows)
+    return {"estimates": len(rows)}
+
+
+def _escape_report(ctx: _Context, rows: list, sections: list) -> None:
+    from tfescape import plots
+    from tfescape.report import ReportFigure, Section
+
+    c, results = ctx.config, ctx.results
+    path = os.path.join(results.path, "escape", "escape_times.csv")
+    if not os.path.exists(path):
+        return
+    estimates = read_csv(path)
+    bars = [
+        plots.EscapeBar(
+            str(e["basin"]),
+            str(e["optimizer"]),
+            e["predicted_time"],
+            e["simulated_time"],
+            e["simulated_low"],
+            e["simulated_high"],
+        )
+        for e in estimates
+    ]
+    fig = plots.save_figure(plots.escape_times(bars), results.file("figures", "escape_times"))[0]
+    names = c.optimizers
+    for basin_name in names:
+        label = plots.optimizer_label(basin_name)
+        by_opt = {str(e["optimizer"]): e for e in estimates if e["basin"] == basin_name}
+        rows.append(
+            (
+                f"predicted escape from {label} minimum (iterations)",
+                *(by_opt[n]["predicted_iterations"] if n in by_opt else None for n in names),
+            )
+        )
+        rows.append(
+            (
+                f"simulated escape from {label} minimum (iterations)",
+                *(
+                    by_opt[n]["simulated_time"] / by_opt[n]["learning_rate"] if n in by_opt else None
+                    for n in names
+                ),
+            )
+        )
+    table_rows = [
+        (
+            plots.optimizer_label(str(e["basin"])),
+            plots.optimizer_label(str(e["optimizer"])),
+            e["alpha"],
+            e["eps"],
+            e["predicted_time"],
+            e["simulated_time"],
+            f"[{e['simulated_low']:.3g}, {e['simulated_high']:.3g}]",
+            e["escaped_fraction"],
+            e["theta"],
+            e["m_w"],
+        )
+        for e in estimates
+    ]
+    from tfescape.report import Table
+
+    table = Table(
+        (
+            "basin of",
+            "optimizer",
+            "alpha",
+            "eps",
+            "predicted (SDE time)",
+            "simulated (SDE time)",
+            "95% CI",
+            "escaped share",
+            "Theta",
+            "m(W)",
+        ),
+        table_rows,
+    )
+    sections.append(
+        Section(
+            "Escape times from each minimum's basin",
+            "Each minimum's basin is modelled as the quadratic {1/2 d^T H d < h} (h = "
+            f"{c.basin_height:g} nats) in the span of its top Hessian eigenvectors with positive "
+            "eigenvalues. SGD follows d theta = -grad F dt + eps S dL and Adam the same with its "
+            "preconditioner Q frozen at the value recorded at the end of its training (drift and noise "
+            "multiplied by P = V^T Q^-1 V), eps = eta^((alpha - 1)/alpha) with each optimizer's learning "
+            "rate eta and final tail index alpha, and S the SaS scales of the gradient noise projected on "
+            "the eigenvectors, measured at the minimum. Predicted: the exit law 1 / nu(W) "
+            "(tfescape.sde.theory); simulated: Monte Carlo mean exit time of "
+            f"{c.escape_paths} paths (tfescape.sde.first_exit_times) with its 95% interval. One iteration "
+            "is dt = eta of SDE time. Theta = (2/alpha) eps^alpha and m(W) = nu(W) / Theta are the paper's "
+            "form of the same rate.",
+            figures=[ReportFigure(results.rel(fig), "Predicted (hatched) and simulated mean escape times.")],
+            tables=[table],
+        )
+    )
+
+
 # ------------------------------------------------------------------------------------------------ report
 
 
@@ -750,7 +924,7 @@ def _last_int(values):
     return int(values[-1])
 
 
-_REPORT_EXTENSIONS: list[Callable] = [_noise_report, _sharpness_report]
+_REPORT_EXTENSIONS: list[Callable] = [_noise_report, _sharpness_report, _escape_report]
 
 
 def _stage_list(config: CompareConfig) -> list[Stage]:
@@ -759,14 +933,17 @@ def _stage_list(config: CompareConfig) -> list[Stage]:
         ("noise", noise_stage, "gradient-noise tail index along {} training"),
         ("sharpness", sharpness_stage, "Hessian probes of the {} minimum"),
     )
-    return [
+    stages = [
         Stage(f"{kind}_{n}", lambda ctx, fn=fn, n=n: fn(ctx, n), text.format(n))
         for kind, fn, text in per_optimizer
         for n in config.optimizers
     ]
+    if set(config.optimizers) == {"sgd", "adam"}:  # the escape comparison needs Adam's preconditioner
+        stages.append(Stage("escape", escape_stage, "escape times of SGD and Adam from each minimum's basin"))
+    return stages
 
 
-STAGES = ("train", "noise", "sharpness")
+STAGES = ("train", "noise", "sharpness", "escape")
 """Names of the analysis stages the pipeline runs, in order (training runs once per optimizer)."""
 
 

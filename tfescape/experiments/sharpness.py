@@ -39,6 +39,8 @@ class SharpnessProbe:
         density_grid, density: (g,) stochastic-Lanczos-quadrature estimate of the eigenvalue density.
         landscape_alphas, landscape_losses: (n,) training loss along a filter-normalized direction.
         seconds: wall time of the probe.
+        eigenvectors: (num_params, k) eigenvectors of ``top_eigenvalues`` (None when loaded from disk;
+            read them with :func:`load_eigenvectors`).
     """
 
     num_params: int
@@ -55,6 +57,7 @@ class SharpnessProbe:
     landscape_alphas: np.ndarray
     landscape_losses: np.ndarray
     seconds: float
+    eigenvectors: np.ndarray | None = None
 
 
 def probe_sharpness(
@@ -132,10 +135,11 @@ def probe_sharpness(
         landscape_alphas=np.asarray(land.alphas, float),
         landscape_losses=np.asarray(land.losses, float),
         seconds=time.monotonic() - tick,
+        eigenvectors=np.asarray(top.eigenvectors, np.float32),
     )
 
 
-_ARRAYS = ("density_grid", "density", "landscape_alphas", "landscape_losses")
+_ARRAYS = ("density_grid", "density", "landscape_alphas", "landscape_losses", "eigenvectors")
 
 
 def save_probe(probe: SharpnessProbe, folder: str, name: str) -> None:
@@ -143,6 +147,8 @@ def save_probe(probe: SharpnessProbe, folder: str, name: str) -> None:
     scalars = {f.name: getattr(probe, f.name) for f in dataclasses.fields(probe) if f.name not in _ARRAYS}
     os.makedirs(folder, exist_ok=True)
     write_npz(os.path.join(folder, f"{name}_density.npz"), grid=probe.density_grid, density=probe.density)
+    if probe.eigenvectors is not None:
+        write_npz(os.path.join(folder, f"{name}_eigenvectors.npz"), eigenvectors=probe.eigenvectors)
     write_csv(
         os.path.join(folder, f"{name}_landscape.csv"),
         [
@@ -171,6 +177,12 @@ def load_probe(folder: str, name: str) -> SharpnessProbe:
         "landscape_losses": land["loss"],
     }
     return SharpnessProbe(**fields)
+
+
+def load_eigenvectors(folder: str, name: str) -> np.ndarray:
+    """The (num_params, k) top eigenvectors saved with a probe."""
+    with np.load(os.path.join(folder, f"{name}_eigenvectors.npz")) as data:
+        return data["eigenvectors"]
 
 
 def sharpness_figures(probes: dict[str, SharpnessProbe], folder: str) -> dict[str, str]:
