@@ -166,3 +166,26 @@ def test_bad_arguments():
         GradientNoiseProbe(data, every_n_steps=None)
     with pytest.raises(ValueError, match="smoothed_beta_1"):
         GradientNoiseProbe(data, smoothed_beta_1=1.0)
+
+
+def test_mirrored_strategy_probe_equals_single_device():
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+    if len(devices) < 2:
+        pytest.skip("needs the two logical CPU devices configured in tests/conftest.py")
+    single, full, minibatches = _stable_noise_problem(1.5, dim=32, batches=20)
+    strategy = tf.distribute.MirroredStrategy(devices[:2])
+    with strategy.scope():
+        mirrored = keras.Sequential([keras.Input((32,)), keras.layers.Dense(1, use_bias=False)])
+        mirrored.compile(optimizer=keras.optimizers.SGD(0.0), loss=_linear_loss)
+    mirrored.set_weights(single.get_weights())
+    records = []
+    for model in (single, mirrored):
+        probe = GradientNoiseProbe(
+            full, at_steps=(0,), every_n_steps=None, num_batches=20, noise_dataset=minibatches, seed=4
+        )
+        probe.set_model(model)
+        records.append(probe.measure())
+    a, b = (r.global_noise for r in records)
+    assert b.alpha == pytest.approx(a.alpha, rel=1e-5)
+    assert b.variance_mean == pytest.approx(a.variance_mean, rel=1e-5)
+    assert records[1].full_loss == pytest.approx(records[0].full_loss, rel=1e-5, abs=1e-6)

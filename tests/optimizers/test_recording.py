@@ -416,3 +416,19 @@ def test_mirrored_strategy_records_equal_single_device(float64):
     for field in ("gradients", "first_moments", "second_moments", "preconditioner", "updates"):
         for u, w in zip(getattr(a, field), getattr(b, field), strict=True):
             np.testing.assert_allclose(w, u, rtol=1e-10, atol=1e-15, err_msg=field)
+
+
+def test_sparse_embedding_gradients_are_recorded_densely():
+    model = keras.Sequential(
+        [keras.Input((3,), dtype="int32"), keras.layers.Embedding(10, 2), keras.layers.Flatten()]
+    )
+    optimizer = RecordingOptimizer(keras.optimizers.Adam(0.1))
+    model.compile(optimizer=optimizer, loss="mse", run_eagerly=True)
+    x = np.array([[1, 2, 2], [3, 1, 1]], "int32")
+    before = model.trainable_variables[0].numpy().copy()
+    model.fit(x, np.zeros((2, 6), "float32"), batch_size=2, verbose=0)
+    snap = optimizer.snapshot()
+    gradient = snap.gradients[0]
+    assert gradient.shape == (10, 2) and snap.gradients_finite
+    assert np.all(gradient[[0, 4, 5, 6, 7, 8, 9]] == 0) and np.all(gradient[[1, 2, 3]] != 0)
+    np.testing.assert_allclose(snap.updates[0], model.trainable_variables[0].numpy() - before, atol=1e-7)

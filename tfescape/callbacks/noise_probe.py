@@ -6,15 +6,17 @@ w = grad F - grad f_S (see :mod:`tfescape.noise`). From that single stream it ke
 memory:
 
 - the per-coordinate noise variance, the diagonal of Sigma (Welford);
-- the noise values of a fixed random subset of at most ``max_coordinates`` coordinates per variable
-  (chosen once, from ``seed``), over all probed batches;
+- the noise values of a fixed uniformly random subset of at most ``max_coordinates`` coordinates per
+  variable (chosen once, from ``seed``), over all probed batches;
 - optionally the same subset of Adam's smoothed noise u_k (EMA with ``smoothed_beta_1``).
 
 Tail index: each sampled coordinate's values are divided by their median absolute value over the batches
 (the stability identity behind the estimators needs equally scaled samples; gradient noise scales differ
 by orders of magnitude across coordinates), coordinates whose noise is identically zero and exact zeros are
-dropped, and the pooled values go to :func:`tfescape.stable.tail_index`, once per variable ("layer") and
-once for all variables together, with confidence intervals.
+dropped, and the pooled values go to :func:`tfescape.stable.tail_index` with confidence intervals: once
+per variable ("layer"), and once globally on a uniform random subset of all the model's coordinates
+(each variable contributes the same fraction of its coordinates), which estimates what pooling the whole
+(batches x parameters) noise matrix would, from a fraction of it.
 
 Results: ``probe.history`` (a list of frozen :class:`NoiseProbeRecord`), TensorBoard summaries when
 ``log_dir`` is set, and the raw sampled noise as .npz files when ``samples_dir`` is set (atomic writes).
@@ -92,8 +94,8 @@ class NoiseProbeRecord:
         per_layer: LayerNoise per trainable variable (model.trainable_variables order).
         smoothed_global, smoothed_per_layer: the same for Adam's smoothed noise (None if not requested;
             the variance fields there are NaN).
-        histogram_counts, histogram_edges: histogram of the pooled standardized noise (all variables),
-            arrays of shapes [bins] and [bins + 1].
+        histogram_counts, histogram_edges: histogram of the global pool of standardized noise, arrays
+            of shapes [bins] and [bins + 1] (the outer 1% on each side is counted in the end bins).
         method, confidence: tail-index estimator and interval coverage used.
         samples_path: the .npz written for this step, or None.
     """
@@ -146,7 +148,10 @@ class GradientNoiseProbe(keras.callbacks.Callback):
         method, confidence, interval: passed to tfescape.stable.tail_index.
         histogram_bins: bins of the record's histogram of standardized noise.
         log_dir: TensorBoard directory (tf.summary scalars and histograms), or None.
-        samples_dir: directory for raw sampled noise, one ``noise_step<step>.npz`` per measurement.
+        samples_dir: directory for raw sampled noise, one ``noise_step<step>.npz`` per measurement, with
+            arrays ``noise_<i>_<variable>`` [batches, sampled coordinates], ``indices_<i>_<variable>``
+            (flat indices of the sampled coordinates, in sampling order) and, with smoothed_beta_1,
+            ``smoothed_<i>_<variable>``.
         seed: seeds the coordinate subset and the bootstrap (None: nondeterministic).
 
     Raises:
@@ -203,7 +208,7 @@ class GradientNoiseProbe(keras.callbacks.Callback):
         self.histogram_bins = int(histogram_bins)
         self.log_dir = log_dir
         self.samples_dir = samples_dir
-        self._seed = tfp.random.sanitize_seed(seed, salt="GradientNoiseProbe")
+        self._seed = _sanitize_seed(seed)
         self.history: list[NoiseProbeRecord] = []
         self._writer = None
         self._gradient_fn = None
@@ -229,7 +234,10 @@ class GradientNoiseProbe(keras.callbacks.Callback):
     # ------------------------------------------------------------------ measurement
 
     def _current_step(self) -> int:
-        return int(np.asarray(keras.ops.convert_to_numpy(self.model.optimizer.iterations)))
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is None:  # measuring a model that is not compiled for training
+            return 0
+        return int(np.asarray(keras.ops.convert_to_numpy(optimizer.iterations)))
 
     def _safe_measure(self, step):
         self._last_step = step
@@ -291,13 +299,13 @@ class GradientNoiseProbe(keras.callbacks.Callback):
             sizes.append(mb.num_examples)
         moments = stats.result()
         names = [v.path for v in variables]
-        per_layer, pooled = self._layers(names, raw, moments.variance)
-        global_noise = self._estimate("global", np.concatenate(pooled), moments.variance, salt=0)
+        per_layer = self._layers(names, raw, moments.variance)
+        z = self._global_pool(raw)
+        global_noise = self._estimate("global", z, moments.variance, salt=0)
         smoothed_global = smoothed_per_layer = None
         if smooth is not None:
-            smoothed_per_layer, smooth_pooled = self._layers(names, smooth, None)
-            smoothed_global = self._estimate("global", np.concatenate(smooth_pooled), None, salt=1)
-        z = np.concatenate(pooled)
+            smoothed_per_layer = self._layers(names, smooth, None)
+            smoothed_global = self._estimate("global", self._global_pool(smooth), None, salt=1)
         counts, edges = _histogram(z, self.histogram_bins)
         samples_path = self._save_samples(step, names, raw, smooth) if self.samples_dir else None
         record = NoiseProbeRecord(
@@ -321,25 +329,35 @@ class GradientNoiseProbe(keras.callbacks.Callback):
         return record
 
     def _choose_coordinates(self, variables):
+        """Per variable, min(size, max_coordinates) coordinates in uniformly random order."""
         seed = tfp.random.split_seed(self._seed, n=max(len(variables), 1), salt="coordinates")
+        self._sizes = [int(np.prod(v.shape)) for v in variables]
         indices = []
-        for v, s in zip(variables, seed, strict=False):
-            size = int(np.prod(v.shape))
-            if size <= self.max_coordinates:
-                indices.append(np.arange(size))
-            else:
-                order = tf.argsort(tf.random.stateless_uniform([size], seed=s)).numpy()
-                indices.append(np.sort(order[: self.max_coordinates]))
+        for size, s in zip(self._sizes, seed, strict=False):
+            order = tf.argsort(tf.random.stateless_uniform([size], seed=s)).numpy()
+            indices.append(order[: min(size, self.max_coordinates)])
         return indices
 
+    def _global_pool(self, buffers):
+        """Standardized noise of a uniform random subset of all coordinates.
+
+        Every variable contributes the same fraction of its coordinates (the smallest sampled fraction,
+        so the largest variables set it): pooled, they are a uniform sample of the model's coordinates,
+        the population the tail index of the whole (batches x parameters) noise matrix describes.
+        """
+        fraction = min(idx.size / size for idx, size in zip(self._indices, self._sizes, strict=True))
+        parts = []
+        for buffer, size in zip(buffers, self._sizes, strict=True):
+            take = max(1, round(fraction * size))
+            parts.append(standardized_pool(buffer[:, :take]))
+        return np.concatenate(parts)
+
     def _layers(self, names, buffers, variances):
-        layers, pooled = [], []
+        layers = []
         for i, (name, buffer) in enumerate(zip(names, buffers, strict=True)):
-            z = standardized_pool(buffer)
-            pooled.append(z)
             variance = None if variances is None else [variances[i]]
-            layers.append(self._estimate(name, z, variance, salt=2 + i))
-        return layers, pooled
+            layers.append(self._estimate(name, standardized_pool(buffer), variance, salt=2 + i))
+        return layers
 
     def _estimate(self, name, z, variances, *, salt) -> LayerNoise:
         from tfescape.stable import tail_index
@@ -410,6 +428,13 @@ class GradientNoiseProbe(keras.callbacks.Callback):
                 os.remove(tmp)
             raise
         return path
+
+
+def _sanitize_seed(seed):
+    """tfp.random.sanitize_seed, reproducible for Python ints (TFP maps ints through a stateful draw)."""
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        seed = tf.constant([(int(seed) // 2**31) % 2**31, int(seed) % 2**31], tf.int32)
+    return tfp.random.sanitize_seed(seed, salt="GradientNoiseProbe")
 
 
 def _histogram(z, bins):

@@ -22,19 +22,22 @@ Read the records with :meth:`RecordingOptimizer.snapshot` (NumPy arrays aligned 
 :class:`tfescape.callbacks.OptimizerStateLogger`.
 
 Example:
-    >>> import keras
+    >>> import keras, tfescape
     >>> from tfescape.optimizers import RecordingOptimizer
     >>> from tfescape.callbacks import OptimizerStateLogger
-    >>> model = build_model("mlp", input_shape=(8, 8, 1), num_classes=10, width=32, depth=1)
+    >>> train, _, info = tfescape.load_dataset("digits", batch_size=64, seed=0)
+    >>> model = tfescape.build_model("mlp", input_shape=info.input_shape,
+    ...                              num_classes=info.num_classes, width=64, depth=1)
     >>> optimizer = RecordingOptimizer(keras.optimizers.Adam(1e-3), record_every=10)
     >>> model.compile(optimizer=optimizer, jit_compile=True,
     ...               loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    >>> model.fit(train, epochs=2, callbacks=[OptimizerStateLogger("logs/adam", every_n_steps=10)])
-    >>> snap = optimizer.snapshot()          # StateSnapshot of the latest recorded step
-    >>> snap.preconditioner[0].shape == model.trainable_variables[0].shape
-    True
-    >>> optimizer.summary().global_stats.preconditioner_anisotropy   # max Q / min Q
-    # then: tensorboard --logdir logs
+    >>> logger = OptimizerStateLogger("logs/adam", every_n_steps=10)
+    >>> model.fit(train, epochs=2, verbose=0, callbacks=[logger])
+    >>> snap = optimizer.snapshot()          # StateSnapshot of the latest recorded step (41)
+    >>> snap.step, snap.preconditioner[0].shape == tuple(model.trainable_variables[0].shape)
+    (41, True)
+    >>> optimizer.summary().global_stats.preconditioner_anisotropy   # max Q' / min Q'
+    # then: tensorboard --logdir logs   (pip install tensorboard to view)
 
 References:
     Zhou, Feng, Ma, Xiong, Hoi, E. "Towards Theoretically Understanding Why SGD Generalizes Better
@@ -344,7 +347,8 @@ class RecordingOptimizer(keras.optimizers.Optimizer):
             local = list(grads)
         if not local:
             return tf.constant(True)
-        return tf.reduce_all(tf.stack([tf.reduce_all(tf.math.is_finite(g)) for g in local]))
+        values = [g.values if isinstance(g, tf.IndexedSlices) else g for g in local]
+        return tf.reduce_all(tf.stack([tf.reduce_all(tf.math.is_finite(v)) for v in values]))
 
     def _reduced_gradients(self, distribution, present, cross_replica):
         """Gradients summed over replicas (what the inner optimizer applies), loss scale undone."""
@@ -362,7 +366,7 @@ class RecordingOptimizer(keras.optimizers.Optimizer):
         if cross_replica:
             distribution.extended.update(slot.value, _assign_cast, args=(value,), group=False)
         else:
-            slot.assign(tf.cast(value, slot.dtype))
+            _assign_cast(slot, value)
 
     # ------------------------------------------------------------------ reading
 
@@ -451,6 +455,8 @@ class RecordingOptimizer(keras.optimizers.Optimizer):
 
 
 def _assign_cast(slot, value):
+    if isinstance(value, tf.IndexedSlices):  # sparse gradients (embeddings) are recorded densely
+        value = tf.convert_to_tensor(value)
     return slot.assign(tf.cast(value, slot.dtype))
 
 
