@@ -59,9 +59,9 @@ def test_full_gradient_equals_one_big_batch_gradient(float64):
 
 def test_minibatch_gradients_of_a_partition_average_to_full_gradient(float64):
     model, loss, x, y = _problem()
-    data = _dataset(x, y)
-    full = noise.full_gradient(model, data, loss=loss)
-    batches = list(noise.minibatch_gradients(model, data, loss=loss))
+    data, fn = _dataset(x, y), noise.batch_gradient_fn(model, loss=loss)  # one trace for all calls
+    full = noise.full_gradient(model, data, gradient_fn=fn)
+    batches = list(noise.minibatch_gradients(model, data, gradient_fn=fn))
     assert [b.num_examples for b in batches] == [16, 16, 16, 2]
     for i, full_g in enumerate(full.gradients):
         weighted = sum(b.num_examples * b.gradients[i].numpy() for b in batches) / N
@@ -70,7 +70,7 @@ def test_minibatch_gradients_of_a_partition_average_to_full_gradient(float64):
     last, _ = _tape_gradient(model, loss, x[48:], y[48:])
     np.testing.assert_allclose(batches[-1].gradients[0].numpy(), last[0], rtol=1e-10)
     # ... so the batch-size-weighted noise sums to zero.
-    samples = list(noise.gradient_noise(model, data, full=full, loss=loss))
+    samples = list(noise.gradient_noise(model, data, full=full, gradient_fn=fn))
     for i in range(len(full.gradients)):
         total = sum(s.num_examples * s.noise[i].numpy() for s in samples)
         np.testing.assert_allclose(total, 0.0, atol=1e-14)
@@ -105,11 +105,11 @@ def test_num_batches_repeats_the_source(float64):
 
 def test_smoothed_noise_is_the_bias_corrected_ema_of_noise(float64):
     model, loss, x, y = _problem()
-    data, beta = _dataset(x, y), 0.7
-    w = [s.noise[0].numpy() for s in noise.gradient_noise(model, data, loss=loss, num_batches=6)]
+    data, beta, fn = _dataset(x, y), 0.7, noise.batch_gradient_fn(model, loss=loss)
+    w = [s.noise[0].numpy() for s in noise.gradient_noise(model, data, gradient_fn=fn, num_batches=6)]
     u = [
         s.noise[0].numpy()
-        for s in noise.smoothed_gradient_noise(model, data, beta_1=beta, loss=loss, num_batches=6)
+        for s in noise.smoothed_gradient_noise(model, data, beta_1=beta, gradient_fn=fn, num_batches=6)
     ]
     for k in range(1, 7):  # explicit weights c_kj = (1 - b) b^(k-j) / (1 - b^k)
         weights = [(1 - beta) * beta ** (k - j) / (1 - beta**k) for j in range(1, k + 1)]
@@ -156,13 +156,17 @@ def test_mirrored_strategy_all_reduces_to_the_single_device_gradient(float64):
         pytest.skip("needs the two logical CPU devices configured in tests/conftest.py")
     model, loss, x, y = _problem()
     data = _dataset(x, y)
-    single = noise.full_gradient(model, data, loss=loss)
-    single_noise = [s.noise[0].numpy() for s in noise.gradient_noise(model, data, full=single, loss=loss)]
+    fn = noise.batch_gradient_fn(model, loss=loss)
+    single = noise.full_gradient(model, data, gradient_fn=fn)
+    single_noise = [
+        s.noise[0].numpy() for s in noise.gradient_noise(model, data, full=single, gradient_fn=fn)
+    ]
     strategy = tf.distribute.MirroredStrategy(devices[:2])
-    mirrored = noise.full_gradient(model, data, loss=loss, strategy=strategy)
+    fn = noise.batch_gradient_fn(model, loss=loss, strategy=strategy)
+    mirrored = noise.full_gradient(model, data, strategy=strategy, gradient_fn=fn)
     assert mirrored.num_examples == N
     for a, b in zip(single.gradients, mirrored.gradients, strict=True):
         np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-10, atol=1e-15)
-    stream = noise.gradient_noise(model, data, full=mirrored, loss=loss, strategy=strategy)
+    stream = noise.gradient_noise(model, data, full=mirrored, strategy=strategy, gradient_fn=fn)
     for a, b in zip(single_noise, [s.noise[0].numpy() for s in stream], strict=True):
         np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-14)

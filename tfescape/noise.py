@@ -376,11 +376,12 @@ def gradient_noise(
     training: bool = False,
     num_batches: int | None = None,
     strategy: tf.distribute.Strategy | None = None,
+    gradient_fn: Callable | None = None,
 ) -> Iterator[NoiseSample]:
     """Yield noise vectors w_S = grad F - grad f_S, one batch at a time.
 
     Args:
-        model, loss, training, strategy: as in :func:`full_gradient`.
+        model, loss, training, strategy, gradient_fn: as in :func:`full_gradient`.
         dataset: defines F (one pass) unless ``full`` is given.
         full: a precomputed FullGradient at the current parameters.
         noise_dataset: where minibatches S come from (default ``dataset``); its batch size is |S|.
@@ -390,7 +391,7 @@ def gradient_noise(
         NoiseSample per batch.
     """
     strategy = strategy or tf.distribute.get_strategy()
-    fn = batch_gradient_fn(model, loss=loss, training=training, strategy=strategy)
+    fn = gradient_fn or batch_gradient_fn(model, loss=loss, training=training, strategy=strategy)
     if full is None:
         full = full_gradient(model, dataset, training=training, strategy=strategy, gradient_fn=fn)
     source = dataset if noise_dataset is None else noise_dataset
@@ -412,6 +413,7 @@ def smoothed_gradient_noise(
     training: bool = False,
     num_batches: int | None = None,
     strategy: tf.distribute.Strategy | None = None,
+    gradient_fn: Callable | None = None,
 ) -> Iterator[NoiseSample]:
     """Yield Adam's smoothed noise u_k = grad F - m_hat_k at fixed parameters (module docstring).
 
@@ -437,6 +439,7 @@ def smoothed_gradient_noise(
         training=training,
         num_batches=num_batches,
         strategy=strategy,
+        gradient_fn=gradient_fn,
     ):
         # EMA of w_k directly: grad F - m_hat_k = m_hat_k of the w's, since the weights sum to one.
         m = (

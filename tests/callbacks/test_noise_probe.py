@@ -50,8 +50,9 @@ def test_known_tail_index_is_recovered(alpha):
     record = probe.measure()
     g = record.global_noise
     assert g.num_samples == 100 * 256 and g.num_coordinates == 256
-    # Fixed seeds; the estimate's standard error here is ~0.03, so a 0.1 tolerance fails for fewer than
-    # 1 in 300 seeds (checked on seeds 0 and 1 for alpha in 1.2, 1.5, 1.8: errors <= 0.05).
+    # Fixed seeds. The estimate's standard error here is ~0.03 and per-coordinate standardization
+    # biases it down by up to ~0.04 at alpha = 1.2; errors on data seeds 0 and 1 for alpha in
+    # {1.2, 1.5, 1.8} were <= 0.063, so the 0.1 tolerance fails for roughly 1 seed in 100.
     assert abs(g.alpha - alpha) < 0.1
     assert g.ci_low < g.alpha < g.ci_high and g.ci_high - g.ci_low < 0.3
     # One variable: the per-layer estimate is the global one.
