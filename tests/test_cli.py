@@ -1,5 +1,8 @@
 """The tfescape command: subcommands, option mapping onto the configuration, clear errors."""
 
+import json
+
+import numpy as np
 import pytest
 
 from tfescape import cli
@@ -90,3 +93,30 @@ def test_unavailable_dataset_is_a_clear_error(capsys, tmp_path):
     )
     assert status == 2
     assert "not available" in capsys.readouterr().err
+
+
+def test_tail_index_of_samples_drawn_by_scipy(tmp_path, capsys):
+    from scipy import stats
+
+    x = stats.levy_stable.rvs(1.5, 0.0, size=20_000, random_state=np.random.default_rng(3))
+    np.save(tmp_path / "x.npy", x)
+    assert cli.main(["tail-index", "--samples", str(tmp_path / "x.npy"), "--out", str(tmp_path / "o")]) == 0
+    result = json.loads((tmp_path / "o" / "tail_index.json").read_text())
+    # Block-sum estimator on 20,000 exact SaS(1.5) draws: standard error about 0.03, so 0.15 is ~5 sigma.
+    assert abs(result["alpha"] - 1.5) < 0.15
+    assert result["ci_low"] < result["alpha"] < result["ci_high"]
+    assert '"alpha"' in capsys.readouterr().out
+
+
+def test_escape_time_options_map_onto_the_config(monkeypatch):
+    from tfescape.experiments.escape_sweeps import EscapeSweepConfig
+
+    seen = {}
+
+    def fake(config, out_dir, **kwargs):
+        seen["config"] = config
+        raise ValueError("stop")
+
+    monkeypatch.setattr("tfescape.experiments.escape_sweeps.run_escape_sweeps", fake)
+    assert cli.main(["escape-time", "--quick", "--alphas", "1.3", "1.7", "--num-paths", "50"]) == 2
+    assert seen["config"] == EscapeSweepConfig.preset("quick", alphas=(1.3, 1.7), num_paths=50)

@@ -11,7 +11,7 @@ from tfescape.experiments import compare
 from tfescape.experiments._io import read_csv, read_json
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPTS = ["compare_sgd_adam.py", "sharpness.py"]
+SCRIPTS = ["compare_sgd_adam.py", "sharpness.py", "tail_index.py", "escape_time.py"]
 
 
 def _run_script(name, *args):
@@ -128,3 +128,23 @@ def test_same_initialization_and_interrupted_training_resumes(tmp_path, monkeypa
 
     with pytest.raises(ValueError, match="different configuration"):
         compare.run_compare(compare.CompareConfig.preset("smoke", epochs=4), tmp_path, show_progress=False)
+
+
+def test_escape_time_smoke_agrees_with_theory_and_resumes(tmp_path):
+    out = tmp_path / "escape"
+    assert _run_script("escape_time.py", "--smoke", "--out", str(out), "--no-progress") == 0
+    rows = read_csv(out / "sweeps" / "eps.csv")
+    assert len(rows) == 4 and {r["optimizer"] for r in rows} == {"sgd", "adam"}
+    for row in rows:
+        assert row["escaped_fraction"] > 0.9
+        # 64 paths: the sample mean is within ~15% of the true mean (1 sigma); the exit law is an eps -> 0
+        # asymptotic that overestimates at these eps by up to ~2x (measured); a factor 3 flags real breakage.
+        assert row["predicted"] / 3 < row["simulated"] < row["predicted"] * 3, row
+    by = {(r["eps"], r["optimizer"]): r["simulated"] for r in rows}
+    assert by[(0.2, "sgd")] > by[(0.4, "sgd")]  # less noise, longer stay
+    assert by[(0.2, "adam")] > by[(0.2, "sgd")]  # Adam's isotropic noise leaves the sharp basin more slowly
+    md = (out / "report.md").read_text()
+    assert "| quantity | simulated | theory |" in md and "exit_time_vs_eps.png" in md
+    assert (out / "figures" / "exit_time_vs_alpha.svg").is_file()
+    assert _run_script("escape_time.py", "--smoke", "--out", str(out), "--no-progress") == 0  # resumes
+    assert sorted(os.listdir(out / "stages")) == ["alpha.json", "eps.json", "height.json"]

@@ -171,6 +171,105 @@ def run_sharpness_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_tail_index_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``tfescape tail-index`` / scripts/tail_index.py: compare's training options, or samples."""
+    parser.add_argument(
+        "--samples",
+        metavar="FILE.npy",
+        help="estimate the tail index of these samples (a .npy array, flattened) and stop",
+    )
+    parser.add_argument(
+        "--method",
+        default="mohammadi",
+        help="estimator for --samples: mohammadi, mohammadi_order, hill, ecf_regression",
+    )
+    add_compare_arguments(parser)
+    parser.set_defaults(out="results/tail_index")
+
+
+def run_tail_index_command(args: argparse.Namespace) -> int:
+    if args.samples:
+        import json
+
+        import numpy as np
+
+        from tfescape.experiments._io import write_json
+        from tfescape.stable import tail_index
+
+        x = np.load(args.samples).astype(np.float64).ravel()
+        confidence = 0.95 if args.confidence is None else args.confidence
+        seed = 0 if args.seed is None else args.seed
+        result = tail_index(x, method=args.method, confidence=confidence, seed=seed)
+        out = {
+            "samples": args.samples,
+            "alpha": float(result.alpha),
+            "ci_low": None if result.ci_low is None else float(result.ci_low),
+            "ci_high": None if result.ci_high is None else float(result.ci_high),
+            "interval": result.interval,
+            "confidence": result.confidence,
+            "method": result.method,
+            "num_samples": result.num_samples,
+            "block_size": result.block_size,
+        }
+        path = write_json(os.path.join(args.out, "tail_index.json"), out)
+        print(json.dumps(out, indent=2))
+        print(f"written: {path}")
+        return 0
+    args.only = ["train", "noise"]
+    return run_compare_command(args)
+
+
+def add_escape_time_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``tfescape escape-time`` / scripts/escape_time.py."""
+    parser.add_argument("--out", default="results/escape_time", help="results folder (default: %(default)s)")
+    presets = parser.add_mutually_exclusive_group()
+    presets.add_argument("--preset", choices=("default", "quick", "smoke"), default="default")
+    presets.add_argument(
+        "--quick", action="store_const", dest="preset", const="quick", help="fewer paths and points"
+    )
+    presets.add_argument("--smoke", action="store_const", dest="preset", const="smoke", help="tiny (tests)")
+    parser.add_argument("--alpha", type=float, help="tail index held fixed while eps and h are swept")
+    parser.add_argument("--eps", type=float, help="noise level held fixed while alpha and h are swept")
+    parser.add_argument("--height", type=float, help="basin height held fixed while eps and alpha are swept")
+    parser.add_argument("--eps-values", type=float, nargs="+", help="the eps sweep")
+    parser.add_argument("--alphas", type=float, nargs="+", help="the alpha sweep")
+    parser.add_argument("--heights", type=float, nargs="+", help="the basin-height sweep")
+    parser.add_argument("--hessian", type=float, nargs="+", help="diagonal of the basin's Hessian")
+    parser.add_argument("--sigma", type=float, nargs="+", help="diagonal of the noise matrix Sigma")
+    parser.add_argument("--num-paths", type=int, help="Monte Carlo paths per point")
+    parser.add_argument("--seed", type=int, help="simulation seed")
+    parser.add_argument("--no-resume", action="store_true", help="recompute every sweep")
+    _add_common(parser)
+
+
+def run_escape_time_command(args: argparse.Namespace) -> int:
+    from tfescape.experiments.escape_sweeps import EscapeSweepConfig, run_escape_sweeps
+
+    keys = (
+        "alpha",
+        "eps",
+        "height",
+        "eps_values",
+        "alphas",
+        "heights",
+        "hessian",
+        "sigma",
+        "num_paths",
+        "seed",
+    )
+    overrides = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+    config = EscapeSweepConfig.preset(args.preset, **overrides)
+    result = run_escape_sweeps(
+        config, args.out, resume=not args.no_resume, show_progress=not args.no_progress
+    )
+    print(f"report: {result.report_md}\n        {result.report_html}")
+    print(
+        f"sweeps run: {', '.join(result.ran) or 'none'}; "
+        f"skipped (done before): {', '.join(result.skipped) or 'none'}"
+    )
+    return 0
+
+
 @dataclasses.dataclass(frozen=True)
 class Command:
     """A subcommand: its name, the script that mirrors it, help, and its two functions."""
@@ -189,6 +288,20 @@ COMMANDS: dict[str, Command] = {
         "train SGD and Adam from one initialization and compare them (report with figures)",
         add_compare_arguments,
         run_compare_command,
+    ),
+    "tail-index": Command(
+        "tail-index",
+        "tail_index.py",
+        "tail index of the gradient noise along SGD and Adam training (or of given samples)",
+        add_tail_index_arguments,
+        run_tail_index_command,
+    ),
+    "escape-time": Command(
+        "escape-time",
+        "escape_time.py",
+        "exit times of the SGD and Adam SDEs against eps, alpha and basin height: simulation vs theory",
+        add_escape_time_arguments,
+        run_escape_time_command,
     ),
     "sharpness": Command(
         "sharpness",

@@ -103,8 +103,8 @@ class CompareConfig:
     landscape_points: int = 25
     sharpness_epsilon: float = 1e-3
     sharpness_steps: int = 20
-    escape_paths: int = 2000
-    escape_steps: int = 20000
+    escape_paths: int = 1000
+    escape_steps: int = 10000
     basin_height: float = 0.05
     distribute: str = "none"
     optimizers: tuple[str, ...] = OPTIMIZERS
@@ -178,8 +178,8 @@ PRESETS: dict[str, dict] = {
         density_starts=2,
         trace_samples=10,
         landscape_points=17,
-        escape_paths=1000,
-        escape_steps=5000,
+        escape_paths=500,
+        escape_steps=4000,
         hessian_k=3,
         sharpness_steps=10,
     ),

@@ -158,20 +158,15 @@ def density_fits(z: np.ndarray, *, grid_points: int = 401, clip_quantile: float 
 
 
 def _stable_fit(z, grid, *, seed):
+    """tfescape.stable.fit (ECF) of z, drawn as the symmetric law SaS(alpha, scale) at the fitted loc."""
     from tfescape import stable
 
-    fit = stable.fit(z)
+    fit = stable.fit(np.asarray(z, np.float64), seed=seed)
     alpha, scale, loc = float(fit.alpha), float(fit.scale), float(fit.loc)
-    beta = float(getattr(fit, "beta", 0.0))
-    dist = stable.Stable(alpha, beta, scale, loc)
+    dist = stable.SymmetricStable(alpha, scale=scale, loc=loc)
     pdf = np.asarray(dist.prob(grid.astype(np.float64)), float)
-    return {
-        "alpha": alpha,
-        "beta": beta,
-        "scale": scale,
-        "loc": loc,
-        "method": str(getattr(fit, "method", "")),
-    }, pdf
+    params = {"alpha": alpha, "beta": float(fit.beta), "scale": scale, "loc": loc, "method": fit.method}
+    return params, pdf
 
 
 def tail_index_bands(csv_paths: dict[str, str], *, smoothed: bool = False):
