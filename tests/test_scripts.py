@@ -148,3 +148,13 @@ def test_escape_time_smoke_agrees_with_theory_and_resumes(tmp_path):
     assert (out / "figures" / "exit_time_vs_alpha.svg").is_file()
     assert _run_script("escape_time.py", "--smoke", "--out", str(out), "--no-progress") == 0  # resumes
     assert sorted(os.listdir(out / "stages")) == ["alpha.json", "eps.json", "height.json"]
+
+
+def test_training_under_mirrored_strategy(tmp_path):
+    # conftest gives TensorFlow two logical CPU devices, so MirroredStrategy runs two replicas.
+    config = compare.CompareConfig.preset("smoke", epochs=1, optimizers=("sgd",), distribute="mirrored")
+    result = compare.run_compare(config, tmp_path, show_progress=False, only=("train",))
+    assert result.ran == ("train_sgd",)
+    history = read_csv(tmp_path / "train" / "sgd" / "history.csv")
+    assert len(history) == 1 and np.isfinite(history[0]["loss"])
+    assert history[0]["step"] == 8  # 256 examples / batch 32: the global batch is split, not duplicated
