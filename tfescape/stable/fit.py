@@ -306,12 +306,18 @@ def fit(x, *, method: str = "auto", seed=None) -> StableFit:
     name = f"fit(method={method!r})"
     x = validate_samples(x, name=name, allow_zeros=True)
     x = _check_spread(x, name)
-    if resolved == "quantile":
-        params, stderr = quantile_fit(x), None
-    else:
-        params, stderr = ecf_fit(x), None
+    estimator = quantile_fit if resolved == "quantile" else ecf_fit
+    if tf.executing_eagerly():  # run the arithmetic as one compiled graph (traced once per shape and dtype)
+        estimator = _COMPILED[resolved]
+    params, stderr = estimator(x), None
     alpha, beta, scale, loc = params
     return StableFit(alpha, beta, scale, loc, stderr, resolved, n)
+
+
+_COMPILED = {
+    "quantile": tf.function(quantile_fit),
+    "ecf": tf.function(ecf_fit),
+}
 
 
 def _check_spread(x: tf.Tensor, name: str) -> tf.Tensor:
