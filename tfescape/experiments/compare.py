@@ -1,13 +1,21 @@
 """The main job: SGD vs Adam on one model from one initialization, end to end, resumable.
 
-Stages (each skipped when its marker ``stages/<name>.json`` exists in the results folder):
+Stages (each skipped when its marker ``stages/<name>.json`` exists in the results folder; the marker is
+written atomically as the last thing a stage does):
 
-1. ``train_<optimizer>``: train a copy of the same initial model with each optimizer; per epoch it appends
-   the loss/accuracy history, saves a checkpoint (weights and optimizer state, atomically) and, every
-   ``probe_every_epochs`` epochs, a snapshot of the trainable weights for the noise stage. An interrupted run
-   continues from the last checkpoint.
-2. further analysis stages (see :data:`STAGES`), each reading the saved snapshots and final weights.
-3. the figures and the report (``report.md``, ``report.html``), rebuilt on every run from the saved data.
+1. ``train_<optimizer>``: train a copy of the same initial model with each optimizer, wrapped in
+   tfescape.optimizers.RecordingOptimizer. Per epoch it appends the loss/accuracy and optimizer-state
+   history (train/<opt>/history.csv), saves a checkpoint (weights and optimizer state, atomically) and, every
+   ``probe_every_epochs`` epochs, a snapshot of the weights and of the recorded preconditioner Q_t. An
+   interrupted run continues from the last checkpoint (the data order of the remaining epochs restarts
+   from the seed, so a resumed run is not bit-identical to an uninterrupted one).
+2. ``noise_<optimizer>``: gradient noise and its tail index at every snapshot
+   (tfescape.callbacks.GradientNoiseProbe; noise/<opt>/tail_index.csv, samples .npz); resumes per snapshot.
+3. ``sharpness_<optimizer>``: Hessian probes of each final minimum (tfescape.hessian; sharpness/).
+4. ``escape``: predicted and simulated escape times of both optimizers from each minimum's basin
+   (tfescape.sde; escape/escape_times.csv). Needs both optimizers.
+5. the figures (figures/*.png and .svg), summary.csv and the report (report.md, report.html), rebuilt on
+   every run from the saved data.
 
 Example:
     >>> config = CompareConfig.preset("quick")
