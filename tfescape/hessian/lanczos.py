@@ -99,13 +99,18 @@ class EigenResult:
 class _LanczosIteration:
     """Lanczos state advanced one matrix-vector product at a time (used for early stopping)."""
 
-    def __init__(self, mvp_fn: MvpFn, start: np.ndarray, *, reorthogonalize: bool, restart_seed=None):
+    def __init__(
+        self, mvp_fn: MvpFn, start: np.ndarray, *, reorthogonalize: bool, restart_seed=None, capacity=32
+    ):
         self._mvp = mvp_fn
         self._reorth = reorthogonalize
         self._restart_seed = restart_seed  # restart on invariant subspaces (needs reorthogonalization)
         self._restarts = 0
         self._dim = start.shape[0]
-        self.basis: list[np.ndarray] = []
+        # Basis vectors as rows of a preallocated array (grown by doubling), so that each step's
+        # reorthogonalization works on a view instead of copying the basis.
+        self._rows = np.empty((min(max(int(capacity), 1), self._dim), self._dim)) if reorthogonalize else None
+        self._count = 0
         self.alphas: list[float] = []
         self.betas: list[float] = []  # betas[j] couples q_j and q_{j+1}
         self._q = start / np.linalg.norm(start)
@@ -117,19 +122,32 @@ class _LanczosIteration:
     def steps(self) -> int:
         return len(self.alphas)
 
+    @property
+    def basis(self) -> np.ndarray:
+        """(dim, j) the orthonormal Lanczos vectors so far, as columns (a view)."""
+        return self._rows[: self._count].T
+
+    def _append(self, q):
+        if self._count == self._rows.shape[0]:
+            grown = np.empty((min(2 * self._rows.shape[0], self._dim), self._dim))
+            grown[: self._count] = self._rows[: self._count]
+            self._rows = grown
+        self._rows[self._count] = q
+        self._count += 1
+
     def step(self) -> None:
         q = self._q
         self.just_restarted = False
         if self._reorth:
-            self.basis.append(q)
+            self._append(q)
         w = _checked_mvp(self._mvp, q, self._dim)
         scale = np.linalg.norm(w)
         alpha = float(q @ w)
         w = w - alpha * q - (self.betas[-1] if self.betas else 0.0) * self._q_prev
         if self._reorth:
-            basis = np.stack(self.basis, axis=1)
+            rows = self._rows[: self._count]
             for _ in range(2):  # "twice is enough" (Kahan-Parlett)
-                w = w - basis @ (basis.T @ w)
+                w -= rows.T @ (rows @ w)
         beta = float(np.linalg.norm(w))
         self.alphas.append(alpha)
         self.betas.append(beta)
@@ -146,10 +164,9 @@ class _LanczosIteration:
             self._restarts += 1
             self.just_restarted = True
             seed = tf.random.experimental.stateless_fold_in(self._restart_seed, self._restarts)
-            basis = np.stack(self.basis, axis=1)
             self._q_prev, self._q = (
                 np.zeros_like(q),
-                _orthonormalize(_random.normal_vector(seed, self._dim), basis),
+                _orthonormalize(_random.normal_vector(seed, self._dim), self.basis),
             )
             return
         self._q_prev, self._q = q, w / beta
@@ -162,7 +179,7 @@ class _LanczosIteration:
         values, vectors = np.linalg.eigh(tri)
         order = np.argsort(values)[::-1]
         values, vectors = values[order], vectors[:, order]
-        ritz = np.stack(self.basis, axis=1) @ vectors if self._reorth and with_vectors else None
+        ritz = self.basis @ vectors if self._reorth and with_vectors else None
         residuals = np.abs(last_beta * vectors[-1])
         return LanczosResult(
             alphas=alphas,
@@ -210,7 +227,7 @@ def lanczos(
     if num_iters < 1:
         raise ValueError(f"num_iters must be >= 1, got {num_iters}.")
     start = _start_vector(dim, seed, initial_vector, salt="lanczos")
-    iteration = _LanczosIteration(mvp_fn, start, reorthogonalize=reorthogonalize)
+    iteration = _LanczosIteration(mvp_fn, start, reorthogonalize=reorthogonalize, capacity=num_iters)
     for _ in range(min(num_iters, dim)):
         iteration.step()
         if iteration.exhausted:
@@ -260,7 +277,9 @@ def lanczos_eigenvalues(
         raise ValueError(f"max_iters ({max_iters}) must be >= k ({k}).")
     start_seed, restart_seed = _random.split_seeds(seed, 2, salt="lanczos_eigenvalues")
     start = _random.unit_vector(start_seed, dim)
-    iteration = _LanczosIteration(mvp_fn, start, reorthogonalize=True, restart_seed=restart_seed)
+    iteration = _LanczosIteration(
+        mvp_fn, start, reorthogonalize=True, restart_seed=restart_seed, capacity=min(max_iters, 64)
+    )
     result, wanted, converged = None, None, np.zeros(k, dtype=bool)
     while iteration.steps < max_iters and not iteration.exhausted:
         iteration.step()
