@@ -119,7 +119,9 @@ class VariableStats:
         size: number of coordinates.
         gradient_norm, first_moment_norm, second_moment_norm, update_norm: norms of the records.
         preconditioner_min, preconditioner_median, preconditioner_max: of Q'_t.
-        preconditioner_anisotropy: max Q / min Q (1 = isotropic, as SGD).
+        preconditioner_anisotropy: max Q / min Q (1 = isotropic, as SGD). Coordinates that never
+            received a gradient (dead units) sit at the epsilon floor of Q and dominate this ratio;
+            the log spread below is the robust measure.
         preconditioner_log_spread: standard deviation of log10 Q (0 = isotropic).
         effective_lr_q05, effective_lr_median, effective_lr_q95: quantiles of lr_t / Q'_t.
     """
