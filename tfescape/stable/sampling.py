@@ -1,4 +1,4 @@
-"""Chambers-Mallows-Stuck sampling of symmetric alpha-stable laws with stateless seeds.
+"""Chambers-Mallows-Stuck sampling of alpha-stable laws (symmetric and skewed) with stateless seeds.
 
 SaS(alpha, scale s): E exp(iuX) = exp(-s^alpha |u|^alpha) (DESIGN.md); at alpha = 2 it is N(0, 2 s^2).
 
@@ -14,6 +14,13 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 
+def _stateless_seed(seed, salt):
+    """Sanitize ``seed`` once; Python/NumPy ints map to the stateless seed (0, seed), so they reproduce."""
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        seed = tf.constant([0, int(seed) % (2**31)], tf.int32)
+    return tfp.random.sanitize_seed(seed, salt=salt)
+
+
 def symmetric_stable_sample(shape, alpha, *, scale=1.0, seed=None, dtype=tf.float32) -> tf.Tensor:
     """Draw iid SaS(alpha, scale) variates of the given shape (Chambers-Mallows-Stuck).
 
@@ -24,24 +31,114 @@ def symmetric_stable_sample(shape, alpha, *, scale=1.0, seed=None, dtype=tf.floa
         shape: output shape (list or 1-D int tensor).
         alpha: tail index in (0, 2].
         scale: scale s > 0.
-        seed: anything tfp.random.sanitize_seed accepts; the same seed gives the same draws.
+        seed: an int, a pair of ints or a stateless seed tensor (tfp.random.sanitize_seed); the same seed
+            gives the same draws.
         dtype: float32 or float64.
 
     Returns:
         Tensor of ``shape`` (broadcast with alpha and scale) and ``dtype``.
     """
-    seed = tfp.random.sanitize_seed(seed, salt="symmetric_stable_sample")
+    seed = _stateless_seed(seed, "symmetric_stable_sample")
     v_seed, w_seed = tfp.random.split_seed(seed, n=2)
     alpha = tf.convert_to_tensor(alpha, dtype=dtype)
     scale = tf.convert_to_tensor(scale, dtype=dtype)
     half_pi = tf.constant(np.pi / 2, dtype)
     tiny = np.finfo(dtype.as_numpy_dtype).tiny
-    v = tf.random.stateless_uniform(shape, seed=v_seed, minval=-half_pi, maxval=half_pi, dtype=dtype)
+    v = tf.random.stateless_uniform(
+        shape, seed=v_seed, minval=-half_pi, maxval=half_pi, dtype=dtype, alg="philox"
+    )
     # Keep V strictly inside (-pi/2, pi/2) so cos(V) > 0.
     v = tf.clip_by_value(v, -half_pi * (1 - 1e-7), half_pi * (1 - 1e-7))
-    u = tf.random.stateless_uniform(shape, seed=w_seed, minval=tiny, maxval=1.0, dtype=dtype)
+    u = tf.random.stateless_uniform(shape, seed=w_seed, minval=tiny, maxval=1.0, dtype=dtype, alg="philox")
     w = -tf.math.log(u)
     cos_v = tf.cos(v)
     body = tf.sin(alpha * v) / tf.pow(cos_v, 1.0 / alpha)
     tail = tf.pow(tf.cos((1.0 - alpha) * v) / w, (1.0 - alpha) / alpha)
     return scale * body * tail
+
+
+def _standard_s1_sample(v, w, alpha, beta):
+    """Z1 ~ S1(alpha, beta, 1, 0) from V ~ U(-pi/2, pi/2), W ~ Exp(1) (Chambers-Mallows-Stuck, Weron 1996)."""
+    half_pi = np.pi / 2
+    one = tf.equal(alpha, 1.0)
+    a = tf.where(one, tf.ones_like(alpha) * 0.5, alpha)  # safe alpha for the alpha != 1 branch
+    tan_half = tf.tan(half_pi * a)
+    b_shift = tf.atan(beta * tan_half) / a
+    log_s = tf.math.log1p(tf.square(beta * tan_half)) / (2.0 * a)
+    cos_v = tf.cos(v)
+    not_one = (
+        tf.exp(log_s)
+        * tf.sin(a * (v + b_shift))
+        / tf.pow(cos_v, 1.0 / a)
+        * tf.pow(tf.cos(v - a * (v + b_shift)) / w, (1.0 - a) / a)
+    )
+    bv = half_pi + beta * v
+    at_one = (bv * tf.tan(v) - beta * tf.math.log(half_pi * w * cos_v / bv)) / half_pi
+    return tf.where(one, at_one, not_one)
+
+
+def stable_sample(
+    shape, alpha, beta, *, scale=1.0, loc=0.0, parameterization="S0", seed=None, dtype=tf.float32
+) -> tf.Tensor:
+    """Draw iid stable variates in Nolan's S0 (default) or S1 parameterization (Chambers-Mallows-Stuck).
+
+    Z1 = S sin(alpha (V + B)) / cos(V)^(1/alpha) (cos(V - alpha (V + B)) / W)^((1 - alpha)/alpha)
+                                                                              (alpha != 1)
+    Z1 = (2/pi) [(pi/2 + beta V) tan V - beta log((pi/2) W cos V / (pi/2 + beta V))]  (alpha == 1)
+    with B = arctan(beta tan(pi alpha/2)) / alpha, S = (1 + beta^2 tan^2(pi alpha/2))^(1/(2 alpha)),
+    V ~ U(-pi/2, pi/2), W ~ Exp(1). Then S1: X = loc + scale Z1 (+ (2/pi) beta scale log(scale) at
+    alpha = 1) and S0: X = loc + scale (Z1 - beta tan(pi alpha/2)) (alpha != 1), loc + scale Z1 (alpha = 1),
+    exactly as scipy.stats.levy_stable defines them. The arithmetic is done in float64 (the S0 shift
+    cancels against Z1 near alpha = 1) and the result is cast to ``dtype``.
+
+    Args:
+        shape: output shape; parameters broadcast against its trailing axes.
+        alpha: stability index in (0, 2].
+        beta: skewness in [-1, 1].
+        scale: scale > 0.
+        loc: location.
+        parameterization: "S0" or "S1".
+        seed: an int, a pair of ints or a stateless seed tensor (tfp.random.sanitize_seed); the same seed
+            gives the same draws.
+        dtype: float32 or float64.
+
+    Returns:
+        Tensor of ``shape`` (broadcast with the parameters) and ``dtype``.
+
+    Raises:
+        ValueError: if ``parameterization`` is not "S0" or "S1".
+
+    References:
+        Chambers, Mallows & Stuck (1976), JASA 71. Weron (1996), Statist. Probab. Lett. 28.
+        Nolan (2020), Univariate Stable Distributions, Springer, Theorem 3.3.
+    """
+    if parameterization not in ("S0", "S1"):
+        raise ValueError(
+            "parameterization must be 'S0' or 'S1' (as in scipy.stats.levy_stable), "
+            f"got {parameterization!r}."
+        )
+    seed = _stateless_seed(seed, "stable_sample")
+    v_seed, w_seed = tfp.random.split_seed(seed, n=2)
+    f64 = tf.float64
+    alpha, beta, scale, loc = (
+        tf.cast(p, f64) if tf.is_tensor(p) else tf.constant(np.asarray(p, np.float64))
+        for p in (alpha, beta, scale, loc)
+    )
+    half_pi = np.pi / 2
+    v = tf.random.stateless_uniform(
+        shape, seed=v_seed, minval=-half_pi, maxval=half_pi, dtype=f64, alg="philox"
+    )
+    v = tf.clip_by_value(v, -half_pi * (1 - 1e-15), half_pi * (1 - 1e-15))
+    tiny = np.finfo(np.float64).tiny
+    u = tf.random.stateless_uniform(shape, seed=w_seed, minval=tiny, maxval=1.0, dtype=f64, alg="philox")
+    w = -tf.math.log(u)
+    z1 = _standard_s1_sample(v, w, alpha, beta)
+    one = tf.equal(alpha, 1.0)
+    safe_alpha = tf.where(one, tf.ones_like(alpha) * 0.5, alpha)
+    if parameterization == "S0":
+        shift = tf.where(one, tf.zeros_like(alpha), -beta * tf.tan(half_pi * safe_alpha))
+        x = loc + scale * (z1 + shift)
+    else:
+        shift = tf.where(one, (2.0 / np.pi) * beta * scale * tf.math.log(scale), tf.zeros_like(scale))
+        x = loc + scale * z1 + shift
+    return tf.cast(x, dtype)
