@@ -57,14 +57,22 @@ def trained_model(name, *, image_size, epochs, batch_size=64, **model_options):
     return model, eval_data
 
 
-def median_time(fn, repeats):
-    fn()  # warm-up / tracing
-    times = []
+def interleaved_medians(fns, repeats, *, cpu=False):
+    """Median seconds of each callable, timed round-robin so that load changes hit all of them alike.
+
+    With ``cpu`` the process CPU time (all threads) is measured instead of wall time: the work done,
+    which other jobs on a shared machine disturb much less than the wall clock.
+    """
+    clock = time.process_time if cpu else time.perf_counter
+    for fn in fns.values():
+        fn()  # warm-up / tracing
+    times = {name: [] for name in fns}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, fn in fns.items():
+            start = clock()
+            fn()
+            times[name].append(clock() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def bench_hvp_cost(model, data, repeats):
@@ -80,14 +88,18 @@ def bench_hvp_cost(model, data, repeats):
         for x, y in data:
             [g.numpy() for g in gradient_step(x, y)]
 
-    rows = [("gradient (plain tf.function)", median_time(reference_gradient, repeats))]
-    for method in ("forward_over_reverse", "reverse_over_reverse"):
-        op = HessianOperator(model, LOSS, data, method=method)
-        v = np.random.default_rng(0).standard_normal(op.dim)
-        rows.append((f"HVP {method}", median_time(lambda op=op, v=v: op.matvec(v), repeats)))
-    op = HessianOperator(model, LOSS, data)
-    rows.append(("gradient (HessianOperator.loss_and_gradient)", median_time(op.loss_and_gradient, repeats)))
-    return rows, op.dim
+    forward = HessianOperator(model, LOSS, data, method="forward_over_reverse")
+    reverse = HessianOperator(model, LOSS, data, method="reverse_over_reverse")
+    v = np.random.default_rng(0).standard_normal(forward.dim)
+    fns = {
+        "gradient (plain tf.function)": reference_gradient,
+        "HVP forward_over_reverse": lambda: forward.matvec(v),
+        "HVP reverse_over_reverse": lambda: reverse.matvec(v),
+        "gradient (HessianOperator.loss_and_gradient)": forward.loss_and_gradient,
+    }
+    wall = interleaved_medians(fns, repeats)
+    cpu = interleaved_medians(fns, repeats, cpu=True)
+    return [(name, wall[name], cpu[name]) for name in fns], forward.dim
 
 
 def first_within(history, reference, rel):
@@ -179,78 +191,93 @@ def bench_density(model, data, *, starts, iters, seed):
     op = HessianOperator(model, LOSS, data)
     op.matvec(np.zeros(op.dim))  # tracing
     setup = time.perf_counter() - start
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     result = spectral_density_of(op.matvec, dim=op.dim, num_random_starts=starts, num_iters=iters, seed=seed)
-    return op.dim, setup, time.perf_counter() - start, result
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    gradient = interleaved_medians({"gradient": op.loss_and_gradient}, 5, cpu=True)["gradient"]
+    return op.dim, setup, (seconds, cpu), gradient, result
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller models and fewer repeats")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sections", default="1,2,3", help="comma-separated subset of 1,2,3 to run")
     args = parser.parse_args()
-    image_size, epochs, repeats = (8, 3, 3) if args.quick else (16, 8, 5)
+    sections = {int(part) for part in args.sections.split(",")}
+    image_size, epochs, repeats = (8, 3, 5) if args.quick else (16, 8, 15)
     starts, iters = (1, 10) if args.quick else (3, 30)
 
     print(f"# tfescape.hessian benchmark ({'quick' if args.quick else 'full'})")
     versions = f"TF {tf.__version__}, Keras {keras.__version__}"
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {versions}")
 
-    model, data = trained_model("cnn", image_size=image_size, epochs=epochs)
-    rows, dim = bench_hvp_cost(model, data, repeats)
-    base = rows[0][1]
-    print(
-        f"\n## 1. HVP vs gradient: cnn on digits {image_size}x{image_size}, {dim} parameters, "
-        f"training set (1437 images), median of {repeats}"
-    )
-    print("| computation | seconds | / gradient |\n|---|---|---|")
-    for name, seconds in rows:
-        print(f"| {name} | {seconds:.4f} | {seconds / base:.2f}x |")
-
-    eig = bench_top_eigenvalue(model, data, args.seed)
-    print(f"\n## 2. Top eigenvalue to 1e-3 relative: trained cnn/digits, {eig['dim']} parameters")
-    print(
-        f"reference lambda_max = {eig['reference']:.6g} (Lanczos, {eig['reference_mvps']} HVPs, "
-        f"converged={eig['reference_converged']}, {eig['reference_time']:.1f} s)"
-    )
-    print("| method | HVPs (stopping rule) | estimate | rel. error | HVPs until within 1e-3 | seconds |")
-    print("|---|---|---|---|---|---|")
-    for name in ("lanczos", "power"):
-        mvps, value, first, seconds = eig[name]
-        err = abs(value - eig["reference"]) / abs(eig["reference"])
-        print(f"| {name} | {mvps} | {value:.6g} | {err:.1e} | {first} | {seconds:.1f} |")
-    lz, pw = eig["lanczos"], eig["power"]
-    capped_first, (capped_n, capped_value) = eig["power_capped_first"], eig["power_capped_final"]
-    capped_err = abs(capped_value - eig["reference"]) / abs(eig["reference"])
-    print(
-        f"power iteration without the early stop (cap 100): first within 1e-3 after {capped_first} HVPs; "
-        f"after {capped_n} HVPs rel. error {capped_err:.1e}"
-    )
-    print(f"ratio Lanczos / power, HVPs spent by the stopping rules: {lz[0] / pw[0]:.2f}")
-    if lz[2] and capped_first:
-        print(f"ratio Lanczos / power, HVPs until within 1e-3 of the reference: {lz[2] / capped_first:.2f}")
-    else:
+    if sections & {1, 2}:
+        model, data = trained_model("cnn", image_size=image_size, epochs=epochs)
+    if 1 in sections:
+        rows, dim = bench_hvp_cost(model, data, repeats)
+        wall_base, cpu_base = rows[0][1], rows[0][2]
         print(
-            f"ratio Lanczos / power, HVPs until within 1e-3: Lanczos {lz[2]}, power {capped_first} (cap 100)"
+            f"\n## 1. HVP vs gradient: cnn on digits {image_size}x{image_size}, {dim} parameters, "
+            f"training set (1437 images), median of {repeats}"
         )
+        print("| computation | wall s | / gradient | CPU s | / gradient |\n|---|---|---|---|---|")
+        for name, wall, cpu in rows:
+            print(f"| {name} | {wall:.4f} | {wall / wall_base:.2f}x | {cpu:.4f} | {cpu / cpu_base:.2f}x |")
+    if 2 in sections:
+        eig = bench_top_eigenvalue(model, data, args.seed)
+        print(f"\n## 2. Top eigenvalue to 1e-3 relative: trained cnn/digits, {eig['dim']} parameters")
+        print(
+            f"reference lambda_max = {eig['reference']:.6g} (Lanczos, {eig['reference_mvps']} HVPs, "
+            f"converged={eig['reference_converged']}, {eig['reference_time']:.1f} s)"
+        )
+        print("| method | HVPs (stopping rule) | estimate | rel. error | HVPs until within 1e-3 | seconds |")
+        print("|---|---|---|---|---|---|")
+        for name in ("lanczos", "power"):
+            mvps, value, first, seconds = eig[name]
+            err = abs(value - eig["reference"]) / abs(eig["reference"])
+            print(f"| {name} | {mvps} | {value:.6g} | {err:.1e} | {first} | {seconds:.1f} |")
+        lz, pw = eig["lanczos"], eig["power"]
+        capped_first, (capped_n, capped_value) = eig["power_capped_first"], eig["power_capped_final"]
+        capped_err = abs(capped_value - eig["reference"]) / abs(eig["reference"])
+        print(
+            f"power iteration without the early stop (cap 100): first within 1e-3 after {capped_first} HVPs; "
+            f"after {capped_n} HVPs rel. error {capped_err:.1e}"
+        )
+        print(f"ratio Lanczos / power, HVPs spent by the stopping rules: {lz[0] / pw[0]:.2f}")
+        if lz[2] and capped_first:
+            print(
+                f"ratio Lanczos / power, HVPs until within 1e-3 of the reference: {lz[2] / capped_first:.2f}"
+            )
+        else:
+            print(
+                f"ratio Lanczos / power, HVPs until within 1e-3: Lanczos {lz[2]}, "
+                f"power {capped_first} (cap 100)"
+            )
 
-    k = 3
-    reference, rows = bench_top_k(model, data, k, args.seed)
-    print(f"\n## 2b. Top-{k} eigenvalues to 1e-3 relative (same model)")
-    print(f"reference (Lanczos, residual <= 1e-8): {np.round(reference.eigenvalues, 4)}")
-    print("| method | HVPs (stopping rule) | max rel. error | converged |\n|---|---|---|---|")
-    for name, mvps, err, converged in rows:
-        print(f"| {name} | {mvps} | {err:.1e} | {converged} |")
-    print(f"ratio Lanczos / power: {rows[0][1] / rows[1][1]:.2f}")
-
-    mlp, mlp_data = trained_model("mlp", image_size=None, epochs=2 if args.quick else 5, width=384, depth=3)
-    dim, setup, seconds, result = bench_density(mlp, mlp_data, starts=starts, iters=iters, seed=args.seed)
-    print(f"\n## 3. Spectral density (SLQ): mlp 3x384 on digits 8x8, {dim} parameters, training set")
-    print(
-        f"operator setup + tracing: {setup:.1f} s; {starts} random starts x {iters} Lanczos steps = "
-        f"{result.num_mvps} HVPs: {seconds:.1f} s ({seconds / result.num_mvps:.3f} s per HVP incl. "
-        f"reorthogonalization); nodes in [{np.nanmin(result.nodes):.3g}, {np.nanmax(result.nodes):.3g}]"
-    )
+        k = 3
+        reference, rows = bench_top_k(model, data, k, args.seed)
+        print(f"\n## 2b. Top-{k} eigenvalues to 1e-3 relative (same model)")
+        print(f"reference (Lanczos, residual <= 1e-8): {np.round(reference.eigenvalues, 4)}")
+        print("| method | HVPs (stopping rule) | max rel. error | converged |\n|---|---|---|---|")
+        for name, mvps, err, converged in rows:
+            print(f"| {name} | {mvps} | {err:.1e} | {converged} |")
+        print(f"ratio Lanczos / power: {rows[0][1] / rows[1][1]:.2f}")
+    if 3 in sections:
+        mlp, mlp_data = trained_model(
+            "mlp", image_size=None, epochs=2 if args.quick else 5, width=384, depth=3
+        )
+        dim, setup, (seconds, cpu), gradient, result = bench_density(
+            mlp, mlp_data, starts=starts, iters=iters, seed=args.seed
+        )
+        print(f"\n## 3. Spectral density (SLQ): mlp 3x384 on digits 8x8, {dim} parameters, training set")
+        print(
+            f"operator setup + tracing: {setup:.1f} s; {starts} random starts x {iters} Lanczos steps = "
+            f"{result.num_mvps} HVPs: {seconds:.1f} s wall, {cpu:.1f} s CPU "
+            f"({cpu / result.num_mvps:.3f} CPU s per step incl. reorthogonalization; "
+            f"one full-data gradient: {gradient:.3f} CPU s); "
+            f"nodes in [{np.nanmin(result.nodes):.3g}, {np.nanmax(result.nodes):.3g}]"
+        )
 
 
 if __name__ == "__main__":
