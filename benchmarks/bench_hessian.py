@@ -13,7 +13,7 @@
    training set.
 
 Usage:
-    python benchmarks/bench_hessian.py            # about 5 minutes on 2 busy cores
+    python benchmarks/bench_hessian.py            # about 8 minutes on 2 busy cores
     python benchmarks/bench_hessian.py --quick    # about a minute
 """
 
