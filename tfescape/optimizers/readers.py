@@ -6,8 +6,10 @@ moment v_t, and how they combine into the diagonal preconditioner Q_t of the upd
     theta_t = theta_{t-1} - lr_t * d_t / Q_t          (per coordinate)
 
 where d_t is the search direction (the bias-corrected first moment for the Adam family, the raw
-gradient for RMSprop/Adagrad, the gradient for SGD). Readers run inside the compiled train step, right
-after the wrapped optimizer applied step t, and return TensorFlow tensors.
+gradient for RMSprop/Adagrad, the gradient for SGD). ``StateReader.read`` runs inside the compiled train
+step, right after the wrapped optimizer applied step t, and returns the raw state (tensors);
+``StateReader.preconditioners`` turns a recorded second moment into Q_t with NumPy when the record is
+read, so the train step copies only what it must (Q_t is a function of v_t, t and hyperparameters).
 
 Two preconditioners are read, because Keras and the paper place Adam's epsilon differently:
 
@@ -47,6 +49,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 __all__ = ["ReadState", "StateReader", "SUPPORTED_OPTIMIZERS", "state_reader"]
@@ -59,14 +62,10 @@ class ReadState:
     Attributes:
         first_moment: m_t (see the module table), or None.
         second_moment: v_t / accumulator, or None.
-        preconditioner: the paper's Q_t, or None where Q_t = 1 (plain SGD, SGD with momentum).
-        effective_preconditioner: Keras' exact Q'_t where it differs from Q_t (Adam family), else None.
     """
 
     first_moment: Any
     second_moment: Any
-    preconditioner: Any
-    effective_preconditioner: Any
 
 
 class StateReader:
@@ -79,23 +78,31 @@ class StateReader:
     family: str = ""
     has_first_moment: bool = False
     has_second_moment: bool = False
-    has_preconditioner: bool = False
-    has_effective_preconditioner: bool = False
 
     def __init__(self, optimizer: keras.optimizers.Optimizer):
         self.optimizer = optimizer
 
-    def read(self, index: int, step, dtype) -> ReadState:
-        """State of variable ``index`` after step ``step`` (a tensor, 1-based) as ``dtype`` tensors."""
+    def read(self, index: int, dtype) -> ReadState:
+        """Raw state of variable ``index`` (in the wrapped optimizer's build order) as ``dtype`` tensors."""
         raise NotImplementedError
 
+    def preconditioners(self, second_moment, first_moment, step: int):
+        """(Q_t, Q'_t) as float64 NumPy arrays from recorded state; None where Q = 1 / Q' = Q.
 
-def _power(base: float, step, dtype):
-    return tf.pow(tf.cast(base, dtype), tf.cast(step, dtype))
+        Args:
+            second_moment: recorded v_t (array) or None.
+            first_moment: recorded m_t (array) or None.
+            step: the step t (>= 1) the state belongs to.
+        """
+        return None, None
 
 
 def _read(variable, dtype):
     return tf.cast(tf.convert_to_tensor(variable), dtype)
+
+
+def _f64(x):
+    return np.asarray(x, dtype=np.float64)
 
 
 class _AdamReader(StateReader):
@@ -103,8 +110,6 @@ class _AdamReader(StateReader):
 
     has_first_moment = True
     has_second_moment = True
-    has_preconditioner = True
-    has_effective_preconditioner = True
 
     def __init__(self, optimizer):
         super().__init__(optimizer)
@@ -113,72 +118,73 @@ class _AdamReader(StateReader):
         else:
             self.family = "adamw" if isinstance(optimizer, keras.optimizers.AdamW) else "adam"
 
-    def read(self, index, step, dtype):
+    def read(self, index, dtype):
         opt = self.optimizer
-        m = _read(opt._momentums[index], dtype)
-        v = _read((opt._velocity_hats if opt.amsgrad else opt._velocities)[index], dtype)
-        epsilon = tf.cast(opt.epsilon, dtype)
-        bias2 = 1.0 - _power(opt.beta_2, step, dtype)
-        paper = tf.sqrt(v / bias2) + epsilon
-        keras_q = (tf.sqrt(v) + epsilon) / tf.sqrt(bias2)
-        return ReadState(m, v, paper, keras_q)
+        v = (opt._velocity_hats if opt.amsgrad else opt._velocities)[index]
+        return ReadState(_read(opt._momentums[index], dtype), _read(v, dtype))
+
+    def preconditioners(self, second_moment, first_moment, step):
+        v, eps = _f64(second_moment), float(self.optimizer.epsilon)
+        bias2 = 1.0 - float(self.optimizer.beta_2) ** step
+        return np.sqrt(v / bias2) + eps, (np.sqrt(v) + eps) / np.sqrt(bias2)
 
 
 class _NadamReader(StateReader):
     family = "nadam"
     has_first_moment = True
     has_second_moment = True
-    has_preconditioner = True
 
-    def read(self, index, step, dtype):
+    def read(self, index, dtype):
         opt = self.optimizer
-        m = _read(opt._momentums[index], dtype)
-        v = _read(opt._velocities[index], dtype)
-        q = tf.sqrt(v / (1.0 - _power(opt.beta_2, step, dtype))) + tf.cast(opt.epsilon, dtype)
-        return ReadState(m, v, q, None)
+        return ReadState(_read(opt._momentums[index], dtype), _read(opt._velocities[index], dtype))
+
+    def preconditioners(self, second_moment, first_moment, step):
+        bias2 = 1.0 - float(self.optimizer.beta_2) ** step
+        return np.sqrt(_f64(second_moment) / bias2) + float(self.optimizer.epsilon), None
 
 
 class _AdamaxReader(StateReader):
     family = "adamax"
     has_first_moment = True
     has_second_moment = True
-    has_preconditioner = True
 
-    def read(self, index, step, dtype):
+    def read(self, index, dtype):
         opt = self.optimizer
-        m = _read(opt._m[index], dtype)
-        u = _read(opt._u[index], dtype)
-        return ReadState(m, u, u + tf.cast(opt.epsilon, dtype), None)
+        return ReadState(_read(opt._m[index], dtype), _read(opt._u[index], dtype))
+
+    def preconditioners(self, second_moment, first_moment, step):
+        return _f64(second_moment) + float(self.optimizer.epsilon), None
 
 
 class _RMSpropReader(StateReader):
     family = "rmsprop"
     has_second_moment = True
-    has_preconditioner = True
 
     def __init__(self, optimizer):
         super().__init__(optimizer)
         self.has_first_moment = bool(optimizer.centered)
 
-    def read(self, index, step, dtype):
+    def read(self, index, dtype):
         opt = self.optimizer
-        v = _read(opt._velocities[index], dtype)
-        epsilon = tf.cast(opt.epsilon, dtype)
-        if opt.centered:
-            mean_g = _read(opt._average_gradients[index], dtype)
-            return ReadState(mean_g, v, tf.sqrt(v - tf.square(mean_g) + epsilon), None)
-        return ReadState(None, v, tf.sqrt(v + epsilon), None)
+        mean_g = _read(opt._average_gradients[index], dtype) if opt.centered else None
+        return ReadState(mean_g, _read(opt._velocities[index], dtype))
+
+    def preconditioners(self, second_moment, first_moment, step):
+        v, eps = _f64(second_moment), float(self.optimizer.epsilon)
+        if self.optimizer.centered:
+            return np.sqrt(v - np.square(_f64(first_moment)) + eps), None
+        return np.sqrt(v + eps), None
 
 
 class _AdagradReader(StateReader):
     family = "adagrad"
     has_second_moment = True
-    has_preconditioner = True
 
-    def read(self, index, step, dtype):
-        opt = self.optimizer
-        acc = _read(opt._accumulators[index], dtype)
-        return ReadState(None, acc, tf.sqrt(acc + tf.cast(opt.epsilon, dtype)), None)
+    def read(self, index, dtype):
+        return ReadState(None, _read(self.optimizer._accumulators[index], dtype))
+
+    def preconditioners(self, second_moment, first_moment, step):
+        return np.sqrt(_f64(second_moment) + float(self.optimizer.epsilon)), None
 
 
 class _SGDReader(StateReader):
@@ -187,10 +193,10 @@ class _SGDReader(StateReader):
         self.has_first_moment = optimizer.momentum != 0
         self.family = "sgd_momentum" if self.has_first_moment else "sgd"
 
-    def read(self, index, step, dtype):
+    def read(self, index, dtype):
         if not self.has_first_moment:
-            return ReadState(None, None, None, None)
-        return ReadState(_read(self.optimizer.momentums[index], dtype), None, None, None)
+            return ReadState(None, None)
+        return ReadState(_read(self.optimizer.momentums[index], dtype), None)
 
 
 _READERS: dict[type, type[StateReader]] = {

@@ -5,14 +5,19 @@ non-trainable variables (one slot per trainable variable and quantity):
 
 - the minibatch gradient g_t the optimizer received (all-reduced across replicas under
   tf.distribute, unscaled by the inner optimizer's ``loss_scale_factor``; before clipping);
-- the optimizer state after the step: first moment m_t, second moment v_t, the paper's preconditioner
-  Q_t and, for the Adam family, Keras' effective preconditioner Q'_t (see
+- the optimizer state after the step: first moment m_t and second moment v_t (see
   :mod:`tfescape.optimizers.readers` for every family's definitions);
 - the update actually applied, Delta theta_t = theta_t - theta_{t-1} (weight decay, constraints and
   momentum included), and the learning rate lr_t of that step.
 
-It also counts steps whose gradients contain NaN or inf, on every step (``nonfinite_steps``); those
-gradients reach the inner optimizer unchanged, exactly as without the wrapper.
+The preconditioners, the paper's Q_t and (Adam family) Keras' effective Q'_t, and the effective
+learning rate lr_t / Q'_t are functions of v_t, t and the hyperparameters; they are computed from the
+recorded values when read (float64 math, returned in the variable's dtype), which keeps the train step
+to four copies per variable.
+
+It also counts steps whose gradients contain NaN or inf, on every step (``nonfinite_steps``, one
+summing pass over the gradients); those gradients reach the inner optimizer unchanged, exactly as
+without the wrapper.
 
 Steps are numbered like Keras' ``optimizer.iterations`` after the step: step t = 1 is the first update.
 Step t is recorded when (t - 1) % record_every == 0, so step 1 is always recorded.
@@ -229,10 +234,6 @@ class RecordingOptimizer(keras.optimizers.Optimizer):
         self._gradient_slots = slots("recorded_gradient")
         self._first_slots = slots("recorded_first_moment", reader.has_first_moment)
         self._second_slots = slots("recorded_second_moment", reader.has_second_moment)
-        self._precond_slots = slots("recorded_preconditioner", reader.has_preconditioner)
-        self._effective_slots = slots(
-            "recorded_effective_preconditioner", reader.has_effective_preconditioner
-        )
         self._update_slots = slots("recorded_update")
         self._recorded_step = self.add_variable((), dtype="int64", name="recorded_step")
         self._recorded_lr = self.add_variable((), dtype=float_dtype, name="recorded_learning_rate")
@@ -315,14 +316,8 @@ class RecordingOptimizer(keras.optimizers.Optimizer):
             step = step_before + 1
             for _, variable in present:
                 i = self._get_variable_index(variable)
-                dtype = variable.dtype
-                state = self._reader.read(i, step, dtype)
-                targets = (
-                    (self._first_slots, state.first_moment),
-                    (self._second_slots, state.second_moment),
-                    (self._precond_slots, state.preconditioner),
-                    (self._effective_slots, state.effective_preconditioner),
-                )
+                state = self._reader.read(i, variable.dtype)
+                targets = ((self._first_slots, state.first_moment), (self._second_slots, state.second_moment))
                 for slot_list, value in targets:
                     if slot_list is not None:
                         self._assign(distribution, cross_replica, slot_list[i], value)
@@ -343,6 +338,11 @@ class RecordingOptimizer(keras.optimizers.Optimizer):
         tf.cond(record, after, skip)
 
     def _all_finite(self, distribution, grads, cross_replica):
+        """Whether every gradient entry is finite, in one summing pass per gradient.
+
+        The sum of all entries is NaN or inf iff some entry is, or the finite entries overflow the
+        float range together (entries of order 1e34 in float32), which is counted as non-finite too.
+        """
         if cross_replica:
             local = [t for g in grads for t in distribution.experimental_local_results(g)]
         else:
@@ -350,7 +350,8 @@ class RecordingOptimizer(keras.optimizers.Optimizer):
         if not local:
             return tf.constant(True)
         values = [g.values if isinstance(g, tf.IndexedSlices) else g for g in local]
-        return tf.reduce_all(tf.stack([tf.reduce_all(tf.math.is_finite(v)) for v in values]))
+        sums = [tf.cast(tf.reduce_sum(v), tf.float64) for v in values]
+        return tf.math.is_finite(tf.add_n(sums))
 
     def _reduced_gradients(self, distribution, present, cross_replica):
         """Gradients summed over replicas (what the inner optimizer applies), loss scale undone."""
@@ -389,24 +390,30 @@ class RecordingOptimizer(keras.optimizers.Optimizer):
                 return None
             return tuple(np.asarray(s.numpy()) for s in slot_list)
 
+        step = int(np.asarray(self._recorded_step.numpy()))
         gradients = read(self._gradient_slots)
-        precond = read(self._precond_slots)
-        if precond is None:
-            precond = tuple(np.ones_like(g) for g in gradients)
-        effective = read(self._effective_slots) or precond
-        lr = float(np.asarray(self._recorded_lr.numpy()))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            effective_lr = tuple((lr / q).astype(q.dtype) for q in effective)
+        first, second = read(self._first_slots), read(self._second_slots)
+        precond, effective = [], []
+        with np.errstate(divide="ignore", invalid="ignore"):  # step 0: nothing recorded, Q undefined
+            for i, g in enumerate(gradients):
+                q, q_eff = self._reader.preconditioners(
+                    None if second is None else second[i], None if first is None else first[i], step
+                )
+                q = np.ones_like(g) if q is None else np.asarray(q, dtype=g.dtype)
+                precond.append(q)
+                effective.append(q if q_eff is None else np.asarray(q_eff, dtype=g.dtype))
+            lr = float(np.asarray(self._recorded_lr.numpy()))
+            effective_lr = tuple((lr / q.astype(np.float64)).astype(q.dtype) for q in effective)
         return StateSnapshot(
-            step=int(np.asarray(self._recorded_step.numpy())),
+            step=step,
             optimizer=self.family,
             learning_rate=lr,
             variable_names=tuple(v.path for v in self._trainable_variables),
             gradients=gradients,
-            first_moments=read(self._first_slots),
-            second_moments=read(self._second_slots),
-            preconditioner=precond,
-            effective_preconditioner=effective,
+            first_moments=first,
+            second_moments=second,
+            preconditioner=tuple(precond),
+            effective_preconditioner=tuple(effective),
             effective_learning_rate=effective_lr,
             updates=read(self._update_slots),
             nonfinite_steps=int(np.asarray(self._nonfinite_steps.numpy())),
