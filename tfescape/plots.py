@@ -304,9 +304,9 @@ def noise_histograms(
             ax.set(
                 xlabel=xlabel,
                 ylabel="probability density (1 / unit of x)",
-                title=f"{optimizer_label(name)} ({left_out:.1f}% of values beyond the axis)",
+                title=f"{optimizer_label(name)} ({left_out:.1f}% off the axis)",
             )
-            ax.legend(fontsize="small", loc="lower center")
+            ax.legend(fontsize="x-small", loc="upper left")
     return fig
 
 

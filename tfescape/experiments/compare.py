@@ -558,7 +558,7 @@ def _noise_report(ctx: _Context, rows: list, sections: list) -> None:
             )
         )
 
-    samples, densities, notes = {}, {}, []
+    samples, densities, fitted, notes = {}, {}, {}, []
     for n in bands:
         step = int(bands[n].x[-1])
         path = noise_tail.samples_path(os.path.join(results.path, "noise", n, "samples"), step)
@@ -573,15 +573,19 @@ def _noise_report(ctx: _Context, rows: list, sections: list) -> None:
             logger.warning("SaS fit unavailable: %s", err)
             continue
         densities[n] = curves
+        fitted[n] = fits
         write_json(results.file("noise", n, "final_fits.json"), {"step": step, **fits})
     figures = [ReportFigure(results.rel(tail_fig), "Tail index of the gradient noise along training.")]
     if samples:
         hist = plots.save_figure(
             plots.noise_histograms(samples, densities), results.file("figures", "noise_histograms")
         )
-        figures.append(
-            ReportFigure(results.rel(hist[0]), "Gradient noise at the end of training, with fits.")
+        caption = "Gradient noise at the end of training, with fits. " + "; ".join(
+            f"{plots.optimizer_label(n)}: Gaussian std {f['gaussian']['std']:.3g}, SaS alpha "
+            f"{f['stable']['alpha']:.3g} and scale {f['stable']['scale']:.3g}"
+            for n, f in fitted.items()
         )
+        figures.append(ReportFigure(results.rel(hist[0]), caption.rstrip() + "."))
     text = (
         "Gradient noise w = grad F - grad f_S (full-batch minus minibatch gradient, tfescape.noise) at "
         f"weight snapshots along training, {c.noise_batches} minibatches of size {c.batch_size} per "

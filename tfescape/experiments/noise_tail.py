@@ -146,14 +146,8 @@ def density_fits(z: np.ndarray, *, grid_points: int = 401, clip_quantile: float 
     gauss = np.exp(-0.5 * ((grid - mean) / std) ** 2) / (std * math.sqrt(2 * math.pi))
     stable_params, stable_pdf = _stable_fit(z, grid, seed=seed)
     fits = {"gaussian": {"mean": mean, "std": std}, "stable": stable_params}
-    curves = [plots.Curve(f"Gaussian fit (std {std:.3g})", grid, gauss)]
-    curves.append(
-        plots.Curve(
-            f"SaS fit (alpha {stable_params['alpha']:.2f}, scale {stable_params['scale']:.3g})",
-            grid,
-            stable_pdf,
-        )
-    )
+    curves = [plots.Curve("Gaussian fit", grid, gauss)]
+    curves.append(plots.Curve("SaS fit", grid, stable_pdf))
     return fits, curves
 
 
