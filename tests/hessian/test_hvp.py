@@ -48,8 +48,13 @@ def test_softmax_regression_hessian():
     np.testing.assert_allclose(dense_hessian(op), case.hessian, rtol=1e-10, atol=1e-12)
 
 
-def test_tiny_mlp_matches_jacobian_hessian():
-    case = tiny_mlp()
+@pytest.fixture(scope="module")
+def mlp_case():
+    return tiny_mlp()
+
+
+def test_tiny_mlp_matches_jacobian_hessian(mlp_case):
+    case = mlp_case
     op = HessianOperator(case.model, case.loss, (case.x, case.y))
     h = dense_hessian(op)
     np.testing.assert_allclose(h, case.hessian, rtol=1e-9, atol=1e-11)
@@ -100,8 +105,8 @@ def test_per_variable_form_and_flat_form_agree():
     )
 
 
-def test_restricting_to_layers_gives_the_diagonal_block():
-    case = tiny_mlp()
+def test_restricting_to_layers_gives_the_diagonal_block(mlp_case):
+    case = mlp_case
     sizes = [int(np.prod(v.shape)) for v in case.model.trainable_variables]
     last = case.model.layers[-1]
     op = HessianOperator(case.model, case.loss, (case.x, case.y), layers=[last.name])
@@ -111,8 +116,8 @@ def test_restricting_to_layers_gives_the_diagonal_block():
     assert by_variables.dim == int(np.prod(last.kernel.shape))
 
 
-def test_eager_equals_graph():
-    case = tiny_mlp()
+def test_eager_equals_graph(mlp_case):
+    case = mlp_case
     op = HessianOperator(case.model, case.loss, (case.x, case.y))
     v = np.linspace(-1, 1, op.dim)
     graph = op.matvec(v)
@@ -143,7 +148,8 @@ def _distributed_case():
     if len(tf.config.list_logical_devices("CPU")) < 2:
         pytest.skip("needs the 2 logical CPU devices configured in tests/conftest.py")
     case = softmax_regression(n=27)
-    dataset = tf.data.Dataset.from_tensor_slices((case.x, case.y)).batch(8)  # 8, 8, 8, 3 (uneven shares)
+    # Three batches of 9: each replica gets 5 or 4 examples (uneven shares), one batch shape (one trace).
+    dataset = tf.data.Dataset.from_tensor_slices((case.x, case.y)).batch(9)
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     with strategy.scope():
         inputs = keras.Input((3,), dtype="float64")
