@@ -116,6 +116,9 @@ def test_save_figure_writes_png_and_svg_atomically(tmp_path):
     with open(paths[1], encoding="utf-8") as handle:
         assert "<svg" in handle.read()
     assert sorted(os.listdir(tmp_path / "sub")) == ["eigs.png", "eigs.svg"]  # no temporary files left
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert os.stat(paths[0]).st_mode & 0o777 == 0o666 & ~mask  # as a plain open() would create it
 
 
 def test_bad_input_says_what_to_do():

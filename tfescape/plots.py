@@ -34,6 +34,8 @@ import numpy as np
 import seaborn as sns
 from matplotlib.figure import Figure
 
+from tfescape.report import default_file_mode
+
 logger = logging.getLogger(__name__)
 
 PALETTE = tuple(sns.color_palette("colorblind", 10).as_hex())
@@ -540,6 +542,7 @@ def save_figure(
         try:
             with os.fdopen(fd, "wb") as handle:
                 fig.savefig(handle, format=fmt, dpi=dpi)
+            os.chmod(tmp, default_file_mode())
             os.replace(tmp, target)
         except BaseException:
             with contextlib.suppress(OSError):

@@ -188,6 +188,13 @@ def write_report(report: Report, out_dir: str | os.PathLike, *, name: str = "rep
     return md_path, html_path
 
 
+def default_file_mode() -> int:
+    """The mode a plainly created file gets under the current umask (tempfile's files are 0600)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> str:
     """Write ``text`` (UTF-8) to ``path`` through a temporary file and os.replace; returns the path."""
     path = os.fspath(path)
@@ -197,6 +204,7 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> str:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+        os.chmod(tmp, default_file_mode())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from tfescape.report import write_text_atomic
+from tfescape.report import default_file_mode, write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +78,7 @@ def write_npz(path: str | os.PathLike, **arrays) -> str:
     try:
         with os.fdopen(fd, "wb") as handle:
             np.savez(handle, **arrays)
+        os.chmod(tmp, default_file_mode())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
