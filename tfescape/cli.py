@@ -2,6 +2,9 @@
 
     tfescape compare --out results/digits          # SGD vs Adam end to end (scripts/compare_sgd_adam.py)
     tfescape compare --quick --out results/quick   # the same in under two minutes
+    tfescape tail-index --quick --out results/ti   # training + noise stages only (scripts/tail_index.py)
+    tfescape escape-time --out results/escape      # SDE exit-time sweeps (scripts/escape_time.py)
+    tfescape sharpness sgd=a.keras adam=b.keras    # Hessian probes of saved models (scripts/sharpness.py)
 
 Each subcommand parses its arguments, calls the library (tfescape.experiments) and writes a results folder;
 the scripts call :func:`script_main` with their subcommand, so both spellings take the same options.
