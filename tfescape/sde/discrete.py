@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfescape.sde.increments import validate_alpha
-from tfescape.sde.processes import NoiseMatrix, SGDState, _zero_drift
+from tfescape.sde.processes import NoiseMatrix, SGDState, _as_tensor, _zero_drift
 
 __all__ = ["NoisyAdam", "NoisyAdamState", "NoisySGD"]
 
@@ -76,7 +76,7 @@ class NoisySGD:
     def init(self, x0, *, t0=0.0) -> SGDState:
         """Initial state at x0 [..., d]."""
         x = tf.convert_to_tensor(x0, dtype=self.dtype)
-        return SGDState(x=x, t=tf.fill(tf.shape(x)[:-1], tf.cast(t0, self.dtype)))
+        return SGDState(x=x, t=tf.fill(tf.shape(x)[:-1], _as_tensor(t0, self.dtype)))
 
     def position(self, state) -> tf.Tensor:
         """Parameters theta, shape [..., d]."""
@@ -147,9 +147,9 @@ class NoisyAdam:
         """Initial state at x0 [..., d]; v0 defaults to noise_power; k0 steps already taken."""
         x = tf.convert_to_tensor(x0, dtype=self.dtype)
         v0 = self.noise_power if v0 is None else v0
-        m = tf.zeros_like(x) + tf.cast(m0, self.dtype)
-        v = tf.zeros_like(x) + tf.cast(v0, self.dtype)
-        return NoisyAdamState(x=x, m=m, v=v, k=tf.fill(tf.shape(x)[:-1], tf.cast(k0, self.dtype)))
+        m = tf.zeros_like(x) + _as_tensor(m0, self.dtype)
+        v = tf.zeros_like(x) + _as_tensor(v0, self.dtype)
+        return NoisyAdamState(x=x, m=m, v=v, k=tf.fill(tf.shape(x)[:-1], _as_tensor(float(k0), self.dtype)))
 
     def position(self, state) -> tf.Tensor:
         """Parameters theta, shape [..., d]."""

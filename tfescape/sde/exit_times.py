@@ -30,10 +30,9 @@ import math
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_probability as tfp
 from scipy import stats
 
-from tfescape.sde.increments import levy_increments, validate_dt
+from tfescape.sde.increments import levy_increments, stateless_seed, validate_dt
 
 __all__ = ["ExitTimes", "MeanEstimate", "first_exit_times"]
 
@@ -161,7 +160,7 @@ def _select(mask, a, b):
     """Per-path where(mask, a, b) over matching nests whose tensors have the path axis first."""
 
     def pick(x, y):
-        m = tf.reshape(mask, tf.concat([tf.shape(mask), tf.ones([tf.rank(x) - 1], tf.int32)], 0))
+        m = tf.reshape(mask, [-1] + [1] * (x.shape.rank - 1))
         return tf.where(m, x, y)
 
     return tf.nest.map_structure(pick, a, b)
@@ -224,7 +223,7 @@ def first_exit_times(
         num_paths: number of independent paths.
         max_time: simulated time per path; paths still inside are censored at
             horizon = ceil(max_time / dt) dt.
-        seed: anything tfp.random.sanitize_seed accepts; fixed seed + batch_size = identical results.
+        seed: int, shape-[2] int tensor or None; fixed seed + batch_size = identical results.
         batch_size: number of paths advanced together (default min(num_paths, 4096)). Memory is
             O(batch_size d + num_paths d) for any number of steps.
         unroll: steps per tf.while_loop iteration (amortizes loop overhead).
@@ -275,7 +274,7 @@ def first_exit_times(
         raise ValueError(
             f"x0={x0.tolist()} is not inside the basin; start the paths inside it (e.g. at its minimum)."
         )
-    seed = tfp.random.sanitize_seed(seed, salt="first_exit_times")
+    seed = stateless_seed(seed, salt="first_exit_times")
     if jit_compile not in (True, False):
         raise ValueError(f"jit_compile must be True or False, got {jit_compile!r}.")
     run = _build_runner(
@@ -316,65 +315,70 @@ def _build_runner(
         carry = (
             tf.constant(0, tf.int32),  # global step counter k
             fresh,
-            tf.range(batch, dtype=tf.int32),  # path id of each slot (n = none)
-            tf.zeros([batch], tf.int32),  # step at which the slot's path started
-            tf.constant(batch, tf.int32),  # next path id to start
-            tf.constant(0, tf.int32),  # number of finished paths
-            tf.fill([n + 1], tf.constant(num_steps, tf.int32)),
-            tf.zeros([n + 1], tf.bool),
-            tf.fill([n + 1, dim], tf.constant(np.nan, dtype)),
+            (
+                tf.range(batch, dtype=tf.int32),  # path id of each slot (n = none)
+                tf.zeros([batch], tf.int32),  # step at which the slot's path started
+                tf.constant(batch, tf.int32),  # next path id to start
+                tf.constant(0, tf.int32),  # number of finished paths
+            ),
+            (
+                tf.fill([n + 1], tf.constant(num_steps, tf.int32)),
+                tf.zeros([n + 1], tf.bool),
+                tf.fill([n + 1, dim], tf.constant(np.nan, dtype)),
+            ),
         )
 
-        def one_step(k, dl, state, slot_path, slot_start, next_path, done, out_steps, out_escaped, out_loc):
-            active = slot_path < n
-            moved = process.step(state, dt, dl)
-            x = process.position(moved)
+        def record(k, x, exited, finished, fresh_state, state, slots, outs):
+            """Write finished paths to the outputs, start new paths in their slots (rarely runs)."""
+            slot_path, slot_start, next_path, done = slots
+            out_steps, out_escaped, out_loc = outs
             age = k + 1 - slot_start
-            exited = active & tf.logical_not(basin.contains(x))
-            finished = exited | (active & (age >= num_steps))
             if static_shapes:  # XLA: fixed-size scatter, non-finished slots write to the dummy row n
-                index = tf.where(finished, slot_path, n)[:, None]
-                rows, ages, hits, where = index, age, exited, x
-            else:  # graph: scatter only the few finished slots (TF's scatter costs ~100 ns per index)
-                slots = tf.where(finished)[:, 0]
-                rows = tf.gather(slot_path, slots)[:, None]
-                ages, hits, where = tf.gather(age, slots), tf.gather(exited, slots), tf.gather(x, slots)
+                rows = tf.where(finished, slot_path, n)[:, None]
+                ages, hits, where = age, exited, x
+            else:  # graph: scatter only the finished slots (TF's scatter costs ~100 ns per index)
+                idx = tf.where(finished)[:, 0]
+                rows = tf.gather(slot_path, idx)[:, None]
+                ages, hits, where = tf.gather(age, idx), tf.gather(exited, idx), tf.gather(x, idx)
             out_steps = tf.tensor_scatter_nd_update(out_steps, rows, ages)
             out_escaped = tf.tensor_scatter_nd_update(out_escaped, rows, hits)
-            out_loc = tf.tensor_scatter_nd_update(
-                out_loc, rows, tf.where(hits[:, None], where, tf.constant(np.nan, dtype))
-            )
+            nan = tf.constant(np.nan, dtype)
+            out_loc = tf.tensor_scatter_nd_update(out_loc, rows, tf.where(hits[:, None], where, nan))
             count = tf.reduce_sum(tf.cast(finished, tf.int32))
             new_id = next_path + tf.cumsum(tf.cast(finished, tf.int32), exclusive=True)
             slot_path = tf.where(finished, tf.minimum(new_id, n), slot_path)
             slot_start = tf.where(finished, k + 1, slot_start)
-            state = _select(active, moved, state)  # frozen where no path is running
-            state = _select(finished, fresh, state)  # restart finished slots at x0
-            return (
-                k + 1,
-                state,
-                slot_path,
-                slot_start,
-                tf.minimum(next_path + count, n),
-                done + count,
-                out_steps,
-                out_escaped,
-                out_loc,
-            )
+            state = _select(finished, fresh_state, state)  # restart finished slots at x0
+            slots = (slot_path, slot_start, tf.minimum(next_path + count, n), done + count)
+            return state, slots, (out_steps, out_escaped, out_loc)
 
-        def body(k, *rest):
+        def one_step(k, dl, state, slots, outs):
+            slot_path, slot_start = slots[0], slots[1]
+            active = slot_path < n
+            moved = process.step(state, dt, dl)
+            x = process.position(moved)
+            exited = active & tf.logical_not(basin.contains(x))
+            finished = exited | (active & (k + 1 - slot_start >= num_steps))
+            state = _select(active, moved, state)  # frozen where no path is running
+            state, slots, outs = tf.cond(
+                tf.reduce_any(finished),
+                lambda: record(k, x, exited, finished, fresh, state, slots, outs),
+                lambda: (state, slots, outs),
+            )
+            return k + 1, state, slots, outs
+
+        def body(k, state, slots, outs):
             # One draw for `unroll` steps: dl[j] is the increment of global step k + j.
             chunk_seed = tf.random.experimental.stateless_fold_in(seed, k // unroll)
             dl = levy_increments([unroll, batch, dim], alpha, dt, seed=chunk_seed, dtype=dtype)
-            c = (k, *rest)
             for j in range(unroll):
-                c = one_step(c[0], dl[j], *c[1:])
-            return c
+                k, state, slots, outs = one_step(k, dl[j], state, slots, outs)
+            return k, state, slots, outs
 
-        def cond(*c):
-            return c[5] < n
+        def cond(k, state, slots, outs):
+            return slots[3] < n
 
-        out = tf.while_loop(cond, body, carry)
-        return out[6][:n], out[7][:n], out[8][:n]
+        k, state, slots, outs = tf.while_loop(cond, body, carry)
+        return outs[0][:n], outs[1][:n], outs[2][:n]
 
     return run

@@ -13,12 +13,25 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfescape.stable.sampling import symmetric_stable_sample
 
-__all__ = ["levy_increments", "validate_alpha", "validate_dt"]
+__all__ = ["levy_increments", "stateless_seed", "validate_alpha", "validate_dt"]
+
+
+def stateless_seed(seed, *, salt: str) -> tf.Tensor:
+    """A shape-[2] int32 stateless seed from ``seed`` (int, shape-[2] tensor or None), salted.
+
+    tfp.random.sanitize_seed turns a Python int into a seed with a *stateful* op, which gives a new value
+    on every eager call; ints are therefore mapped to the tensor [0, seed] first, so the same int gives
+    the same draws every time. None gives a fresh random seed.
+    """
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        seed = tf.constant([0, int(seed) % (2**31 - 1)], dtype=tf.int32)
+    return tfp.random.sanitize_seed(seed, salt=salt)
 
 
 def validate_alpha(alpha) -> float:
@@ -64,7 +77,7 @@ def levy_increments(shape, alpha, dt, *, seed=None, dtype=tf.float32) -> tf.Tens
         shape: output shape, e.g. ``[num_paths, dim]``.
         alpha: tail index in (0, 2].
         dt: time step > 0.
-        seed: anything ``tfp.random.sanitize_seed`` accepts (int, shape-[2] tensor, None).
+        seed: int, shape-[2] int tensor or None (see ``stateless_seed``).
         dtype: float32 or float64.
 
     Returns:
@@ -78,5 +91,5 @@ def levy_increments(shape, alpha, dt, *, seed=None, dtype=tf.float32) -> tf.Tens
     """
     alpha = validate_alpha(alpha)
     dt = validate_dt(dt)
-    seed = tfp.random.sanitize_seed(seed, salt="levy_increments")
+    seed = stateless_seed(seed, salt="levy_increments")
     return symmetric_stable_sample(shape, alpha, scale=dt ** (1.0 / alpha), seed=seed, dtype=dtype)

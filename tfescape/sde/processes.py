@@ -130,6 +130,13 @@ class NoiseMatrix:
         return s * dl
 
 
+def _as_tensor(value, dtype) -> tf.Tensor:
+    """A Python number or tensor as a tensor of ``dtype`` (numbers converted directly, not via float32)."""
+    if isinstance(value, (tf.Tensor, tf.Variable)):
+        return tf.cast(value, dtype)
+    return tf.convert_to_tensor(value, dtype=dtype)
+
+
 def _zero_drift(x):
     return tf.zeros_like(x)
 
@@ -170,7 +177,7 @@ class SGDSDE:
     def init(self, x0, *, t0=0.0) -> SGDState:
         """Initial state at positions x0 [..., d] and time t0."""
         x = tf.convert_to_tensor(x0, dtype=self.dtype)
-        return SGDState(x=x, t=tf.fill(tf.shape(x)[:-1], tf.cast(t0, self.dtype)))
+        return SGDState(x=x, t=tf.fill(tf.shape(x)[:-1], _as_tensor(t0, self.dtype)))
 
     def position(self, state: SGDState) -> tf.Tensor:
         """Positions theta, shape [..., d]."""
@@ -188,7 +195,7 @@ class SGDSDE:
             dt: time step (Python float or scalar tensor).
             dl: Levy increments dL = dt^(1/alpha) S, shape [..., d].
         """
-        dt = tf.cast(dt, self.dtype)
+        dt = _as_tensor(dt, self.dtype)
         x = state.x + self.drift(state) * dt + self.eps * self.sigma.apply(dl)
         return SGDState(x=x, t=state.t + dt)
 
@@ -287,9 +294,9 @@ class AdamSDE:
         """
         x = tf.convert_to_tensor(x0, dtype=self.dtype)
         v0 = self.noise_power if v0 is None else v0
-        m = tf.zeros_like(x) + tf.cast(m0, self.dtype)
-        v = tf.zeros_like(x) + tf.cast(v0, self.dtype)
-        return AdamState(x=x, m=m, v=v, t=tf.fill(tf.shape(x)[:-1], tf.cast(t0, self.dtype)))
+        m = tf.zeros_like(x) + _as_tensor(m0, self.dtype)
+        v = tf.zeros_like(x) + _as_tensor(v0, self.dtype)
+        return AdamState(x=x, m=m, v=v, t=tf.fill(tf.shape(x)[:-1], _as_tensor(t0, self.dtype)))
 
     def position(self, state: AdamState) -> tf.Tensor:
         """Positions theta, shape [..., d]."""
@@ -308,7 +315,7 @@ class AdamSDE:
             dt: time step.
             dl: Levy increments dL = dt^(1/alpha) S, shape [..., d].
         """
-        dt = tf.cast(dt, self.dtype)
+        dt = _as_tensor(dt, self.dtype)
         g = tf.convert_to_tensor(self.grad_fn(state.x), dtype=self.dtype)
         power = tf.constant(self.noise_power, dtype=self.dtype)
         m = state.m + self.beta_1 * (g - state.m) * dt
