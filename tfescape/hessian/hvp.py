@@ -10,10 +10,12 @@ where batch b has n_b examples, N = sum_b n_b and L_b is the batch loss (a Keras
 when ``include_model_losses``). With one batch ``(x, y)`` the sum has one term.
 
 Products are computed forward-over-reverse (``tf.autodiff.ForwardAccumulator`` around a
-``tf.GradientTape``: one forward-mode pass through the gradient computation, about the cost of two
-gradients) or reverse-over-reverse (a gradient of the gradient, dotted with v), each compiled with
-``tf.function``. ``method="auto"`` uses forward-over-reverse and falls back to reverse-over-reverse if
-an op of the model has no forward-mode rule.
+``tf.GradientTape``: one forward-mode pass through the gradient computation) or reverse-over-reverse
+(a gradient of the gradient, dotted with v), one compiled ``tf.function`` step per batch.
+``method="auto"`` uses forward-over-reverse and falls back to reverse-over-reverse if an op of the
+model has no forward-mode rule. Measured on CPU (benchmarks/bench_hessian.py) both cost 2-2.7 times a
+gradient; TensorFlow evaluates most forward-mode JVPs by transposing the VJP twice, so
+forward-over-reverse has no speed advantage over reverse-over-reverse here.
 
 Under a ``tf.distribute`` strategy (the model's, by default) each replica computes n_local * H_local v
 on its share of every batch, and the sums of these products and of n_local are all-reduced, so the
@@ -116,12 +118,11 @@ class HessianOperator:
         self.num_hvps = 0
         self._check_scalar_loss(first)
         self._distributed = self._strategy is not None and self._strategy.num_replicas_in_sync > 1
-        data_for_loops = (
+        self._data_for_loops = (
             self._strategy.experimental_distribute_dataset(self._dataset)
             if self._distributed
             else self._dataset
         )
-        self._data_for_loops = data_for_loops
         # One batch on one device: keep its tensors instead of iterating a dataset every product.
         self._single_batch = None if self._distributed or isinstance(data, tf.data.Dataset) else first
         self._steps: dict[str, Callable] = {}
