@@ -40,7 +40,16 @@ def test_top_eigenvalues_of_linear_regression(regression_case):
     smallest = top_eigenvalues(case.model, case.loss, data, k=1, seed=1, smallest=True, tol=1e-10)
     assert smallest.eigenvalues[0] == pytest.approx(0.25, rel=1e-6)
     power = top_eigenvalues(
-        case.model, case.loss, data, k=1, seed=1, method="power", tol=1e-10, max_iters=300
+        case.model,
+        case.loss,
+        data,
+        k=1,
+        seed=1,
+        method="power",
+        tol=1e-10,
+        max_iters=300,
+        hvp_method="reverse_over_reverse",
+        layers=["dense"],
     )
     assert power.eigenvalues[0] == pytest.approx(4.0, rel=1e-6)
 
