@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from tfescape.callbacks import GradientNoiseProbe, NoiseProbeRecord
-from tfescape.callbacks.noise_probe import standardized_pool
+from tfescape.callbacks.noise_probe import load_global_pool, standardized_pool
 from tfescape.stable import symmetric_stable_sample
 
 
@@ -141,7 +141,12 @@ def test_probe_during_fit_logs_tensorboard_and_samples(tmp_path):
         kernel = [k for k in saved.files if k.startswith("noise_000")][0]
         assert saved[kernel].shape == (6, 10)  # batches x sampled coordinates (10 of 48)
         assert saved[kernel.replace("noise_", "indices_")].shape == (10,)
+        assert int(saved[kernel.replace("noise_", "size_")]) == 48
         assert record.samples_path == files[-1]
+    # The saved samples rebuild exactly the pool the global estimate and the histogram used.
+    pool = load_global_pool(files[-1])
+    assert pool.size == record.global_noise.num_samples == record.histogram_counts.sum()
+    assert load_global_pool(files[-1], smoothed=True).size == record.smoothed_global.num_samples
 
 
 def test_a_failing_measurement_does_not_stop_training(caplog):

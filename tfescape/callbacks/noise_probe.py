@@ -55,7 +55,14 @@ from tfescape.callbacks._summaries import write_histogram, write_scalar
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["GradientNoiseProbe", "NoiseProbeRecord", "LayerNoise", "standardized_pool"]
+__all__ = [
+    "GradientNoiseProbe",
+    "NoiseProbeRecord",
+    "LayerNoise",
+    "global_pool",
+    "load_global_pool",
+    "standardized_pool",
+]
 
 
 @dataclass(frozen=True)
@@ -115,6 +122,51 @@ class NoiseProbeRecord:
     samples_path: str | None
 
 
+def global_pool(buffers: Sequence[np.ndarray], sizes: Sequence[int]) -> np.ndarray:
+    """The probe's global sample: standardized noise of a uniform random subset of all coordinates.
+
+    Every variable contributes the same fraction of its coordinates (the smallest sampled fraction, so the
+    largest variables set it): pooled, they are a uniform sample of the model's coordinates, the
+    population the tail index of the whole (batches x parameters) noise matrix describes.
+
+    Args:
+        buffers: per variable, noise values [batches, sampled coordinates] in sampling (random) order.
+        sizes: per variable, its total number of coordinates.
+
+    Returns:
+        Flat float64 array (see :func:`standardized_pool`).
+    """
+    fraction = min(b.shape[1] / size for b, size in zip(buffers, sizes, strict=True))
+    parts = [
+        standardized_pool(b[:, : max(1, round(fraction * size))])
+        for b, size in zip(buffers, sizes, strict=True)
+    ]
+    return np.concatenate(parts)
+
+
+def load_global_pool(path: str, *, smoothed: bool = False) -> np.ndarray:
+    """The global sample the probe estimated alpha from, rebuilt from a saved ``noise_step*.npz``.
+
+    Args:
+        path: a file written by GradientNoiseProbe(samples_dir=...).
+        smoothed: use Adam's smoothed noise (saved when the probe had smoothed_beta_1).
+
+    Returns:
+        Flat float64 array of standardized noise values.
+
+    Raises:
+        ValueError: the file lacks the requested arrays.
+    """
+    prefix = "smoothed_" if smoothed else "noise_"
+    with np.load(path) as data:
+        keys = sorted(k[len(prefix) :] for k in data.files if k.startswith(prefix))
+        if not keys:
+            raise ValueError(f"{path} has no {prefix[:-1]!r} arrays; was smoothed_beta_1 set?")
+        buffers = [data[prefix + k] for k in keys]
+        sizes = [int(data["size_" + k]) for k in keys]
+    return global_pool(buffers, sizes)
+
+
 def standardized_pool(values: np.ndarray) -> np.ndarray:
     """Pool noise values [batches, coordinates] after dividing each coordinate by its median |value|.
 
@@ -150,8 +202,9 @@ class GradientNoiseProbe(keras.callbacks.Callback):
         log_dir: TensorBoard directory (tf.summary scalars and histograms), or None.
         samples_dir: directory for raw sampled noise, one ``noise_step<step>.npz`` per measurement, with
             arrays ``noise_<i>_<variable>`` [batches, sampled coordinates], ``indices_<i>_<variable>``
-            (flat indices of the sampled coordinates, in sampling order) and, with smoothed_beta_1,
-            ``smoothed_<i>_<variable>``.
+            (flat indices of the sampled coordinates, in sampling order), ``size_<i>_<variable>`` (the
+            variable's size) and, with smoothed_beta_1, ``smoothed_<i>_<variable>``;
+            :func:`load_global_pool` rebuilds the global sample from it.
         seed: seeds the coordinate subset and the bootstrap (None: nondeterministic).
 
     Raises:
@@ -339,18 +392,7 @@ class GradientNoiseProbe(keras.callbacks.Callback):
         return indices
 
     def _global_pool(self, buffers):
-        """Standardized noise of a uniform random subset of all coordinates.
-
-        Every variable contributes the same fraction of its coordinates (the smallest sampled fraction,
-        so the largest variables set it): pooled, they are a uniform sample of the model's coordinates,
-        the population the tail index of the whole (batches x parameters) noise matrix describes.
-        """
-        fraction = min(idx.size / size for idx, size in zip(self._indices, self._sizes, strict=True))
-        parts = []
-        for buffer, size in zip(buffers, self._sizes, strict=True):
-            take = max(1, round(fraction * size))
-            parts.append(standardized_pool(buffer[:, :take]))
-        return np.concatenate(parts)
+        return global_pool(buffers, self._sizes)
 
     def _layers(self, names, buffers, variances):
         layers = []
@@ -415,6 +457,7 @@ class GradientNoiseProbe(keras.callbacks.Callback):
             key = f"{i:03d}_{name.replace('/', '.')}"
             arrays[f"noise_{key}"] = raw[i]
             arrays[f"indices_{key}"] = self._indices[i]
+            arrays[f"size_{key}"] = np.int64(self._sizes[i])
             if smooth is not None:
                 arrays[f"smoothed_{key}"] = smooth[i]
         path = os.path.join(self.samples_dir, f"noise_step{int(step):08d}.npz")
