@@ -522,8 +522,8 @@ _VECTOR = tf.TensorSpec([None], _F64)
 def _chunked_log_values(x0, alpha, beta):
     # A graph function (also when called eagerly: the many small ops are much faster as a graph).
     n = tf.size(x0)
-    chunk = tf.maximum(tf.minimum(n, _CHUNK), 1)
-    n_chunks = (n + chunk - 1) // chunk
+    n_chunks = tf.maximum((n + _CHUNK - 1) // _CHUNK, 1)
+    chunk = (n + n_chunks - 1) // n_chunks  # equal chunks of at most _CHUNK points, little padding
     pad = n_chunks * chunk - n
     padded = [
         tf.reshape(tf.concat([v, tf.fill([pad], tf.constant(fill, _F64))], 0), [n_chunks, chunk])
