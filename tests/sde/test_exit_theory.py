@@ -201,7 +201,7 @@ def test_interval_exit_time_matches_theory(alpha, target):
         max_time=30 * target,
         seed=1,
         batch_size=512,
-        unroll=8,
+        chunk_steps=16,
     )
     _check(res, 1.0 / theory.interval_escape_rate(alpha=alpha, scale=eps, low=-1.0, high=2.0), 0.10)
     # Exits happen by one jump from near 0: the right side (farther) is hit with probability
@@ -237,7 +237,7 @@ def _run_2d(alpha, target, dt, num_paths, seed=1):
         max_time=30 * target,
         seed=seed,
         batch_size=256,
-        unroll=8,
+        chunk_steps=16,
     )
     rate = theory.quadratic_escape_rate(alpha=alpha, noise_matrix=sde.noise_matrix(2), hessian=H2, height=0.5)
     return res, 1.0 / rate
@@ -273,7 +273,7 @@ def test_interval_exit_time_matches_theory_small_eps(alpha):
         max_time=3e4,
         seed=3,
         batch_size=1024,
-        unroll=8,
+        chunk_steps=16,
     )
     _check(res, 1.0 / theory.interval_escape_rate(alpha=alpha, scale=eps, low=-1.0, high=2.0), 0.10)
 
@@ -289,7 +289,7 @@ def _getoor(alpha, dt, num_paths, seed):
         max_time=100.0,
         seed=seed,
         batch_size=512,
-        unroll=8,
+        chunk_steps=16,
     )
 
 
@@ -338,7 +338,7 @@ def _adam_vs_sgd(num_paths, seed, sgd_target=100.0, adam_dt=0.02, sgd_dt=0.05):
         epsilon=0.0,
         noise_power=Q_AD**2,
     )
-    common = dict(x0=[0.0, 0.0], basin=basin, num_paths=num_paths, seed=seed, batch_size=256, unroll=8)
+    common = dict(x0=[0.0, 0.0], basin=basin, num_paths=num_paths, seed=seed, batch_size=256, chunk_steps=16)
     t_sgd = first_exit_times(sgd, dt=sgd_dt, max_time=30 * pred.sgd_mean_exit_time, **common).mean
     t_adam = first_exit_times(
         adam, dt=0.02, max_time=30 * pred.adam_mean_exit_time, init_kwargs={"t0": 1e3}, **common
@@ -371,20 +371,20 @@ def _discrete_vs_sde_sgd(alpha, eta, num_paths, seed):
     alg = NoisySGD(lambda x: x, learning_rate=eta, alpha=alpha, sigma=sigma)
     sde = SGDSDE(lambda x: x, alpha=alpha, learning_rate=eta, sigma=sigma)
     common = dict(
-        x0=[0.0], basin=basin, num_paths=num_paths, seed=seed, batch_size=512, unroll=8, max_time=1e5
+        x0=[0.0], basin=basin, num_paths=num_paths, seed=seed, batch_size=512, chunk_steps=16, max_time=1e5
     )
     t_alg = first_exit_times(alg, **common).mean
-    t_sde = first_exit_times(sde, dt=eta / 4, **dict(common, seed=seed + 1)).mean
+    t_sde = first_exit_times(sde, dt=eta / 2, **dict(common, seed=seed + 1)).mean
     predicted = 1 / theory.interval_escape_rate(alpha=alpha, scale=sde.eps * sigma, low=-1.0, high=1.0)
     return t_alg.value, t_sde.value, predicted
 
 
 def test_noisy_sgd_agrees_with_its_sde():
-    # eta = 0.1: the algorithm (dt = eta) vs the SDE solved with dt = eta / 4. 800 paths each: the
-    # difference has standard error ~5%; |difference| < 15% is 3 standard errors (~0.3%).
-    alg, sde, predicted = _discrete_vs_sde_sgd(1.5, 0.1, 800, seed=11)
-    assert abs(alg / sde - 1) < 0.15
-    assert abs(sde / predicted - 1) < 0.15
+    # eta = 0.1: the algorithm (dt = eta) vs the SDE solved with dt = eta / 2. 600 paths each: the
+    # difference has standard error ~5.8%; |difference| < 20% is 3.4 standard errors (~0.06%).
+    alg, sde, predicted = _discrete_vs_sde_sgd(1.5, 0.1, 600, seed=11)
+    assert abs(alg / sde - 1) < 0.20
+    assert abs(sde / predicted - 1) < 0.20
 
 
 def _discrete_vs_sde_adam(eta, beta_1, num_paths, seed, sde_dt_factor=0.5, eps_eff=0.04):
@@ -423,7 +423,7 @@ def _discrete_vs_sde_adam(eta, beta_1, num_paths, seed, sde_dt_factor=0.5, eps_e
         basin=Ellipsoid([0.0, 0.0], HD, 0.5),
         num_paths=num_paths,
         batch_size=256,
-        unroll=8,
+        chunk_steps=16,
         max_time=30 * pred.adam_mean_exit_time,
     )
     t_alg = first_exit_times(alg, seed=seed, init_kwargs={"k0": 10**6}, **common).mean
@@ -474,7 +474,7 @@ def _scaling_runs(alpha, eps_values, radii, num_paths, seed):
                 max_time=30 * predicted,
                 seed=seed,
                 batch_size=512,
-                unroll=8,
+                chunk_steps=16,
             )
             out[eps, r] = (res.mean.value, predicted)
     return out
