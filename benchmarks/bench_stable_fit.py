@@ -13,7 +13,9 @@ Three tables, printed as Markdown:
 3. TailIndexAccumulator on 1e8 scalars (1e7 with --quick) streamed in chunks of 1e6: throughput of
    update() and peak memory (tracemalloc for Python/numpy allocations, ru_maxrss for the process).
 
-Run:  python benchmarks/bench_stable_fit.py [--quick] [--scipy-fits K]
+4. fit(method="mle") on the first --mle-datasets datasets of table 2 (seconds per fit).
+
+Run:  python benchmarks/bench_stable_fit.py [--quick] [--scipy-fits K] [--mle-datasets K] [--sections ...]
 """
 
 from __future__ import annotations
@@ -117,7 +119,7 @@ def bench_fit(num_datasets, n, scipy_fits):
     print(
         f"\n### fit: alpha RMSE over {num_datasets} scipy datasets of n = {n} (beta = 0), time per dataset\n"
     )
-    methods = [m for m in FIT_METHODS if m != "auto"]
+    methods = [m for m in FIT_METHODS if m not in ("auto", "mle")]  # mle: seconds per fit, see bench_mle
     print(
         "| alpha | "
         + " | ".join(f"{m} RMSE" for m in methods)
@@ -149,7 +151,7 @@ def bench_fit(num_datasets, n, scipy_fits):
             ours = {m: float(fit(data[k], method=m).alpha) for m in methods}
             scipy_rows.append((a, k, params[0], ours, scipy_seconds[-1]))
         scipy_s = statistics.median(scipy_seconds) if scipy_seconds else float("nan")
-        best_single = min(single_ms)
+        auto = methods.index("ecf")  # fit(method='auto') runs 'ecf'
         print(
             f"| {a} | "
             + " | ".join(f"{r:.3f}" for r in rmses)
@@ -157,14 +159,36 @@ def bench_fit(num_datasets, n, scipy_fits):
             + " | ".join(f"{t:.1f}" for t in single_ms)
             + " | "
             + " | ".join(f"{t:.2f}" for t in batch_ms)
-            + f" | {scipy_s:.1f} | {1e3 * scipy_s / best_single:.0f}x (1 call), "
-            f"{1e3 * scipy_s / min(batch_ms):.0f}x (batched) |"
+            + f" | {scipy_s:.1f} | ecf {1e3 * scipy_s / single_ms[auto]:.0f}x (1 call), "
+            f"{1e3 * scipy_s / batch_ms[auto]:.0f}x (batched) |"
         )
     if scipy_rows:
         print("\nDatasets fitted by scipy (alpha estimates):")
         for a, k, scipy_alpha, ours, seconds in scipy_rows:
             mine = ", ".join(f"{m} {v:.3f}" for m, v in ours.items())
             print(f"- alpha={a}, dataset {k}: scipy MLE {scipy_alpha:.3f} ({seconds:.0f} s); {mine}")
+
+
+def bench_mle(num_datasets, n):
+    """fit(method='mle') (one slice at a time, seconds per fit) on the first datasets of bench_fit."""
+    print(f"\n### fit(method='mle') on the first {num_datasets} datasets of n = {n} per alpha\n")
+    print("| alpha | mle RMSE | ecf RMSE (same datasets) | mean mle stderr(alpha) | s per mle fit (median) |")
+    print("|---|---|---|---|---|")
+    for a in ALPHAS:
+        data = scipy_draws(a, (num_datasets, n), seed=int(100 * a))  # the same seeds as bench_fit
+        ecf = fit(data, method="ecf").alpha.numpy()
+        est, errs, secs = [], [], []
+        for k in range(num_datasets):
+            start = time.perf_counter()
+            result = fit(data[k], method="mle")
+            secs.append(time.perf_counter() - start)
+            est.append(float(result.alpha))
+            errs.append(float(result.stderr.alpha))
+        est = np.array(est)
+        print(
+            f"| {a} | {math.sqrt(np.mean((est - a) ** 2)):.3f} | {math.sqrt(np.mean((ecf - a) ** 2)):.3f} | "
+            f"{np.mean(errs):.3f} | {statistics.median(secs):.1f} |"
+        )
 
 
 def bench_accumulator(total, chunk):
@@ -197,13 +221,24 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer datasets, no scipy fit, 1e7 streamed")
     parser.add_argument("--scipy-fits", type=int, default=None, help="scipy MLE fits per alpha (slow)")
+    parser.add_argument(
+        "--mle-datasets", type=int, default=None, help="our MLE fits per alpha (seconds each)"
+    )
+    parser.add_argument("--sections", default="tail,fit,mle,stream", help="comma-separated subset to run")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
     scipy_fits = args.scipy_fits if args.scipy_fits is not None else (0 if args.quick else 1)
     print(f"TF {tf.__version__}, {os.cpu_count()} CPUs, quick={args.quick}")
-    bench_tail_index(10 if args.quick else 50, (1000, 10_000) if args.quick else (1000, 10_000, 100_000))
-    bench_fit(20 if args.quick else 50, 1000, scipy_fits)
-    bench_accumulator(10**7 if args.quick else 10**8, 10**6)
+    mle_datasets = args.mle_datasets if args.mle_datasets is not None else (2 if args.quick else 10)
+    sections = args.sections.split(",")
+    if "tail" in sections:
+        bench_tail_index(10 if args.quick else 50, (1000, 10_000) if args.quick else (1000, 10_000, 100_000))
+    if "fit" in sections:
+        bench_fit(20 if args.quick else 50, 1000, scipy_fits)
+    if "mle" in sections:
+        bench_mle(mle_datasets, 1000)
+    if "stream" in sections:
+        bench_accumulator(10**7 if args.quick else 10**8, 10**6)
 
 
 if __name__ == "__main__":

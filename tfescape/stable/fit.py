@@ -1,4 +1,4 @@
-"""Fit all four parameters of a stable law (Nolan's S0): quantiles or characteristic-function regression.
+"""Fit all four parameters of a stable law (Nolan's S0): quantiles, characteristic-function regression, MLE.
 
 ``fit(x)`` returns one (alpha, beta, scale, loc) per slice ``x[..., :]`` (samples on the last axis, leading
 axes batched), as a frozen ``StableFit``. Methods:
@@ -16,6 +16,13 @@ axes batched), as a frozen ``StableFit``. Methods:
   (S0 form, continuous through alpha = 1) gives loc and beta by least squares. Regressions are weighted by
   delta-method inverse variances on a fixed grid (tfescape.stable.tail_index's ECF grid) instead of
   Koutrouvelis's tabulated grids; the standardize-and-regress step is repeated twice.
+- ``"mle"``: maximum likelihood on ``tfescape.stable.Stable(...).log_prob`` of the data standardized by the
+  quantile fit, started from the ECF fit, minimized by tfp.optimizer.nelder_mead_minimize (the simplex is
+  evaluated as one batch of parameter vectors) in unconstrained coordinates alpha = 0.1 + 1.9 sigmoid(a),
+  beta = tanh(b), scale = exp(c), loc. Gradient-free because differentiating the density's quadrature is
+  slow. Standard errors from the inverse observed information (central finite-difference Hessian of the
+  log-likelihood in (alpha, beta, scale, loc)); inf where it is not positive definite (e.g. alpha at 2).
+  Eager only, one slice at a time: seconds per fit of n = 1000, not milliseconds.
 - ``"auto"``: "ecf" (fast, batched, near-MLE accuracy at the sample sizes of gradient noise; see the
   benchmark table in benchmarks/README.md).
 
@@ -41,7 +48,7 @@ import tensorflow_probability as tfp
 
 from tfescape.stable.tail_index import _ECF_GRID, ecf_modulus_regression, validate_samples
 
-METHODS = ("auto", "quantile", "ecf")
+METHODS = ("auto", "quantile", "ecf", "mle")
 
 # ----------------------------------------------------------------------------------------------------------
 # McCulloch (1986) tables, entered from the paper.
@@ -148,8 +155,8 @@ class StableFit:
 
     Attributes:
         alpha, beta, scale, loc: Tensors of shape x.shape[:-1] (the batch shape), in x's float dtype.
-        stderr: StableStderr (asymptotic standard errors) where the method gives them, else None.
-        method: the method used ("quantile" or "ecf"; "auto" is resolved).
+        stderr: StableStderr (asymptotic standard errors) where the method gives them ("mle"), else None.
+        method: the method used ("quantile", "ecf" or "mle"; "auto" is resolved).
         num_samples: n, the length of the last axis of x.
         parameterization: always "S0" (Nolan), as scipy.stats.levy_stable spells it.
     """
@@ -276,7 +283,7 @@ def fit(x, *, method: str = "auto", seed=None) -> StableFit:
     Args:
         x: array or Tensor [..., n] (n static, n >= 20; McCulloch's tables assume n of a few hundred or
             more). Integers are cast to float32; float64 stays float64.
-        method: "auto" (= "ecf"), "quantile" or "ecf" (see the module docstring).
+        method: "auto" (= "ecf"), "quantile", "ecf" or "mle" (see the module docstring).
         seed: unused by the current methods (all deterministic); accepted for a uniform API.
 
     Returns:
@@ -306,6 +313,8 @@ def fit(x, *, method: str = "auto", seed=None) -> StableFit:
     name = f"fit(method={method!r})"
     x = validate_samples(x, name=name, allow_zeros=True)
     x = _check_spread(x, name)
+    if resolved == "mle":
+        return _mle_fit(x, n)
     estimator = quantile_fit if resolved == "quantile" else ecf_fit
     if tf.executing_eagerly():  # run the arithmetic as one compiled graph (traced once per shape and dtype)
         estimator = _COMPILED[resolved]
@@ -333,3 +342,102 @@ def _check_spread(x: tf.Tensor, name: str) -> tf.Tensor:
         with tf.control_dependencies(ops):
             x = tf.identity(x)
     return x
+
+
+def _to_natural(u: tf.Tensor) -> tf.Tensor:
+    """Unconstrained [..., 4] -> (alpha, beta, scale, loc) [..., 4]."""
+    a, b, c, d = tf.unstack(u, axis=-1)
+    return tf.stack([0.1 + 1.9 * tf.sigmoid(a), tf.tanh(b), tf.exp(c), d], axis=-1)
+
+
+def _to_unconstrained(theta: np.ndarray) -> np.ndarray:
+    alpha = np.clip(theta[0], 0.11, 1.99)
+    beta = np.clip(theta[1], -0.99, 0.99)
+    p = (alpha - 0.1) / 1.9
+    return np.array([np.log(p / (1 - p)), np.arctanh(beta), np.log(theta[2]), theta[3]])
+
+
+def _log_likelihoods(z: tf.Tensor, theta: tf.Tensor) -> tf.Tensor:
+    """Sum of Stable log-densities of z ([n]) for each parameter row of theta ([k, 4]) -> [k]."""
+    from tfescape.stable.distribution import Stable
+
+    alpha, beta, scale, loc = (theta[:, i : i + 1] for i in range(4))
+    return tf.reduce_sum(Stable(alpha, beta, scale, loc).log_prob(z[tf.newaxis, :]), axis=-1)
+
+
+def _observed_information(z: tf.Tensor, theta: np.ndarray) -> np.ndarray:
+    """Central finite-difference Hessian of the negative log-likelihood at theta (natural coordinates)."""
+    h = np.array([1e-3, 1e-3, 1e-3 * theta[2], 1e-3 * theta[2]])
+    points = [theta]
+    for i in range(4):
+        for j in range(i, 4):
+            for si, sj in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
+                step = np.zeros(4)
+                step[i] += si * h[i]
+                step[j] += sj * h[j]
+                points.append(theta + step)
+    values = -_log_likelihoods(z, tf.constant(np.array(points), z.dtype)).numpy()
+    hessian = np.empty((4, 4))
+    k = 1
+    for i in range(4):
+        for j in range(i, 4):
+            pp, pm, mp, mm = values[k : k + 4]
+            hessian[i, j] = hessian[j, i] = (pp - pm - mp + mm) / (4 * h[i] * h[j])
+            k += 4
+    return hessian
+
+
+def _mle_one(z: tf.Tensor, start: np.ndarray):
+    """MLE of (alpha, beta, scale, loc) on standardized samples z ([n]); returns (theta, stderr)."""
+    n = int(z.shape[-1])
+
+    def objective(u):  # u: [4] (one vertex) or [k, 4] (the simplex)
+        values = -_log_likelihoods(z, _to_natural(tf.reshape(u, [-1, 4]))) / n
+        return tf.reshape(values, tf.shape(u)[:-1])
+
+    result = tfp.optimizer.nelder_mead_minimize(
+        objective,
+        initial_vertex=tf.constant(_to_unconstrained(start), z.dtype),
+        step_sizes=tf.constant([0.1, 0.1, 0.05, 0.05], z.dtype),
+        batch_evaluate_objective=True,
+        func_tolerance=1e-7,
+        position_tolerance=1e-4,
+        max_iterations=400,
+    )
+    theta = _to_natural(result.position).numpy()
+    information = _observed_information(z, theta)
+    try:
+        covariance = np.linalg.inv(information)
+        variances = np.diag(covariance)
+        if not np.all(np.linalg.eigvalsh(information) > 0):
+            raise np.linalg.LinAlgError("observed information not positive definite")
+        stderr = np.sqrt(variances)
+    except np.linalg.LinAlgError:
+        stderr = np.full(4, np.inf)
+    return theta, stderr
+
+
+def _mle_fit(x: tf.Tensor, n: int) -> StableFit:
+    if not tf.executing_eagerly():
+        raise ValueError("fit(method='mle') runs eagerly only; call it outside tf.function (or use 'ecf').")
+    batch_shape = x.shape[:-1]
+    flat = tf.reshape(x, [-1, n])
+    _, _, scale0, loc0 = (v.numpy() for v in _COMPILED["quantile"](flat))
+    start = np.stack([v.numpy() for v in _COMPILED["ecf"](flat)], axis=-1)  # [m, 4]
+    thetas, errors = [], []
+    for i in range(flat.shape[0]):
+        z = (flat[i] - loc0[i]) / scale0[i]
+        start_z = np.array(
+            [start[i, 0], start[i, 1], start[i, 2] / scale0[i], (start[i, 3] - loc0[i]) / scale0[i]]
+        )
+        theta, stderr = _mle_one(z, start_z)
+        thetas.append([theta[0], theta[1], theta[2] * scale0[i], loc0[i] + theta[3] * scale0[i]])
+        errors.append([stderr[0], stderr[1], stderr[2] * scale0[i], stderr[3] * scale0[i]])
+    thetas = np.reshape(np.array(thetas), tuple(batch_shape) + (4,))
+    errors = np.reshape(np.array(errors), tuple(batch_shape) + (4,))
+
+    def column(values, i):
+        return tf.constant(values[..., i], x.dtype)
+
+    stderr = StableStderr(*(column(errors, i) for i in range(4)))
+    return StableFit(*(column(thetas, i) for i in range(4)), stderr, "mle", n)
