@@ -107,7 +107,7 @@ def test_fit_recovers_parameters_on_scipy_draws(method, alpha, beta, tol_alpha, 
     assert result.stderr is None and result.num_samples == 20_000
 
 
-@pytest.mark.parametrize("method", ["quantile", "ecf"])
+@pytest.mark.parametrize("method", ["ecf", pytest.param("quantile", marks=pytest.mark.slow)])
 def test_batched_equals_per_slice_and_eager_equals_tf_function(method):
     x = scipy_s0(1.4, 0.2, scale=2.0, loc=1.0, size=(2, 20_000), seed=4)  # slices reuse the traced graph
     batched = fit(x, method=method)
