@@ -118,5 +118,8 @@ def test_escape_time_options_map_onto_the_config(monkeypatch):
         raise ValueError("stop")
 
     monkeypatch.setattr("tfescape.experiments.escape_sweeps.run_escape_sweeps", fake)
-    assert cli.main(["escape-time", "--quick", "--alphas", "1.3", "1.7", "--num-paths", "50"]) == 2
-    assert seen["config"] == EscapeSweepConfig.preset("quick", alphas=(1.3, 1.7), num_paths=50)
+    argv = ["escape-time", "--quick", "--alphas", "1.3", "1.7", "--num-paths", "50", "--sweeps", "alpha"]
+    assert cli.main(argv) == 2
+    assert seen["config"] == EscapeSweepConfig.preset(
+        "quick", alphas=(1.3, 1.7), num_paths=50, sweeps=("alpha",)
+    )

@@ -144,9 +144,9 @@ def test_escape_time_smoke_agrees_with_theory_and_resumes(tmp_path):
     assert by[(0.2, "adam")] > by[(0.2, "sgd")]  # Adam's isotropic noise leaves the sharp basin more slowly
     md = (out / "report.md").read_text()
     assert "| quantity | simulated | theory |" in md and "exit_time_vs_eps.png" in md
-    assert (out / "figures" / "exit_time_vs_alpha.svg").is_file()
+    assert (out / "figures" / "exit_time_vs_eps.svg").is_file()
     assert _run_script("escape_time.py", "--smoke", "--out", str(out), "--no-progress") == 0  # resumes
-    assert sorted(os.listdir(out / "stages")) == ["alpha.json", "eps.json", "height.json"]
+    assert sorted(os.listdir(out / "stages")) == ["eps.json"]
 
 
 def test_training_under_mirrored_strategy(tmp_path):

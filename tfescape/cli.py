@@ -240,6 +240,7 @@ def add_escape_time_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hessian", type=float, nargs="+", help="diagonal of the basin's Hessian")
     parser.add_argument("--sigma", type=float, nargs="+", help="diagonal of the noise matrix Sigma")
     parser.add_argument("--num-paths", type=int, help="Monte Carlo paths per point")
+    parser.add_argument("--sweeps", nargs="+", choices=("eps", "alpha", "height"), help="which sweeps to run")
     parser.add_argument("--seed", type=int, help="simulation seed")
     parser.add_argument("--no-resume", action="store_true", help="recompute every sweep")
     _add_common(parser)
@@ -259,8 +260,10 @@ def run_escape_time_command(args: argparse.Namespace) -> int:
         "sigma",
         "num_paths",
         "seed",
+        "sweeps",
     )
     overrides = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
     config = EscapeSweepConfig.preset(args.preset, **overrides)
     result = run_escape_sweeps(
         config, args.out, resume=not args.no_resume, show_progress=not args.no_progress

@@ -40,6 +40,7 @@ class EscapeSweepConfig:
         dt_scale: dt = dt_scale / (largest drift rate).
         horizon_factor: simulate up to this many predicted mean exit times (later exits censored).
         seed: simulation seed.
+        sweeps: which sweeps to run, a subset of ("eps", "alpha", "height").
     """
 
     hessian: tuple[float, ...] = (4.0, 1.0)
@@ -57,6 +58,7 @@ class EscapeSweepConfig:
     dt_scale: float = 0.05
     horizon_factor: float = 12.0
     seed: int = 0
+    sweeps: tuple[str, ...] = SWEEPS
 
     def __post_init__(self):
         for name in ("hessian", "sigma", "eps_values", "alphas", "heights"):
@@ -64,6 +66,9 @@ class EscapeSweepConfig:
             if not values or any(not (math.isfinite(v) and v > 0) for v in values):
                 raise ValueError(f"{name} must be a non-empty list of positive numbers, got {values}.")
             object.__setattr__(self, name, values)
+        object.__setattr__(self, "sweeps", tuple(self.sweeps))
+        if not self.sweeps or any(w not in SWEEPS for w in self.sweeps):
+            raise ValueError(f"sweeps must be a non-empty subset of {SWEEPS}, got {self.sweeps}.")
         if len(self.hessian) != len(self.sigma):
             raise ValueError(f"hessian and sigma need the same length, got {self.hessian} and {self.sigma}.")
         if any(a > 2 for a in (*self.alphas, self.alpha)):
@@ -77,7 +82,7 @@ class EscapeSweepConfig:
         presets = {
             "default": {},
             "quick": dict(num_paths=300, eps_values=(0.1, 0.2, 0.4), heights=(0.25, 0.5, 1.0)),
-            "smoke": dict(num_paths=64, eps_values=(0.2, 0.4), alphas=(1.5,), heights=(0.5,)),
+            "smoke": dict(num_paths=64, eps_values=(0.2, 0.4), sweeps=("eps",)),
         }
         if name not in presets:
             raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(presets)}.")
@@ -222,7 +227,7 @@ def run_escape_sweeps(
     config = config or EscapeSweepConfig()
     results = ResultsDir(out_dir, dataclasses.asdict(config), resume=resume)
     ran, skipped = [], []
-    for sweep in SWEEPS:
+    for sweep in config.sweeps:
         if results.is_done(sweep):
             skipped.append(sweep)
             continue
@@ -234,7 +239,7 @@ def run_escape_sweeps(
         ran.append(sweep)
 
     sections, summary = [], []
-    for sweep in SWEEPS:
+    for sweep in config.sweeps:
         cols = csv_columns(read_csv(results.file("sweeps", f"{sweep}.csv")))
         simulated, predicted = {}, {}
         x = np.unique(cols[sweep])
