@@ -347,14 +347,14 @@ def _adam_vs_sgd(num_paths, seed, sgd_target=100.0, adam_dt=0.02, sgd_dt=0.05):
 
 
 def test_adam_sgd_escape_ratio_matches_theory():
-    # Predicted ratio 2.16 (Adam stays longer: its Q^-1 removes the anisotropy of Sigma). Cheaper than the
-    # slow test: SGD 1/nu = 40 (larger eps), dt = 0.1 (SGD) and 0.05 (Adam), 400 paths per optimizer:
-    # ratio standard error ~7.1%; |error| < 25% leaves >= 3 standard errors for biases up to 3%
-    # (false-failure rate ~0.2%). The slow test checks the 15% acceptance level (SGD 1/nu = 100,
-    # Adam dt 0.02, 4000 paths; measured -3.3% with 1000 paths).
-    ratio, predicted = _adam_vs_sgd(400, seed=5, sgd_target=40.0, adam_dt=0.05, sgd_dt=0.1)
+    # Predicted ratio 2.16 (Adam stays longer: its Q^-1 removes the anisotropy of Sigma). SGD 1/nu = 100,
+    # dt = 0.05 (SGD) and 0.02 (Adam): measured -3.3% with 1000 paths (coarser dt 0.1 / 0.05 gave -8%,
+    # a larger eps with 1/nu = 40 gave -13%: finite-eps and dt biases). 300 paths per optimizer here:
+    # ratio standard error ~8.2%; |error| < 30% leaves 3.3 standard errors (false-failure rate ~5e-4).
+    # The slow test checks the 15% acceptance level with 4000 paths.
+    ratio, predicted = _adam_vs_sgd(300, seed=5)
     assert predicted > 2.0
-    assert abs(ratio / predicted - 1) < 0.25
+    assert abs(ratio / predicted - 1) < 0.30
 
 
 @pytest.mark.slow
@@ -446,12 +446,17 @@ def test_noisy_adam_agrees_with_its_sde():
 
 
 @pytest.mark.slow
-def test_noisy_adam_with_default_betas_agrees_with_its_sde():
-    # beta_1 = 0.9 spreads each noise kick over ~10 steps; at eta = 0.002 that is 0.02 time units, small
-    # against the relaxation time 0.4. 1000 paths each (difference s.e. ~4.5%).
-    alg, sde, predicted = _discrete_vs_sde_adam(0.002, 0.9, 1000, seed=31, eps_eff=0.06)
-    assert abs(alg / sde - 1) < 0.15
-    assert abs(sde / predicted - 1) < 0.15
+def test_noisy_adam_with_default_betas_converges_to_its_sde():
+    # beta_1 = 0.9 spreads each noise kick over ~10 steps while the drift pulls back, so discrete Adam
+    # escapes more slowly than its SDE at finite eta (measured: 40% longer at eta = 0.01, noise level
+    # 0.08, 600 paths). The gap must shrink as eta -> 0 (first order in eta: by ~4x from eta = 0.01 to
+    # 0.0025); we require at least 2x. 1000 paths per run (difference s.e. ~4.5%).
+    gaps = []
+    for eta, seed in ((0.01, 31), (0.0025, 33)):
+        alg, sde, _ = _discrete_vs_sde_adam(eta, 0.9, 1000, seed=seed, eps_eff=0.08)
+        gaps.append(abs(alg / sde - 1))
+    assert gaps[0] > 0.15
+    assert gaps[1] < gaps[0] / 2
 
 
 def _slope(xs, ts):

@@ -128,12 +128,15 @@ class ExitTimes:
             )
             return MeanEstimate(mean, mean - half, mean + half, level, "sample-mean")
         value = _tail_exponential_mean(t, self.escaped, self.horizon)
+        if not math.isfinite(value):  # no exits late enough to fit the tail: only a lower bound is known
+            return MeanEstimate(value, self.restricted_mean.value, math.inf, level, "tail-exponential")
         rng = np.random.default_rng(12345)
         boot = np.empty(num_bootstrap)
         for b in range(num_bootstrap):
             idx = rng.integers(0, n, n)
             boot[b] = _tail_exponential_mean(t[idx], self.escaped[idx], self.horizon)
-        low, high = np.quantile(boot, [0.5 - level / 2, 0.5 + level / 2])
+        with np.errstate(invalid="ignore"):
+            low, high = np.quantile(boot, [0.5 - level / 2, 0.5 + level / 2])
         return MeanEstimate(value, float(low), float(high), level, "tail-exponential")
 
     @property
