@@ -9,11 +9,15 @@ alpha = 2 it is N(loc, 2 scale^2). ``Stable(alpha, beta, scale, loc, parameteriz
 (default) or S1 parameterization exactly as ``scipy.stats.levy_stable`` does with
 ``levy_stable.parameterization = "S0"`` / ``"S1"``.
 
-Accuracy (float64 internally, measured against scipy and characteristic-function quadrature; see the tests
-and benchmarks/README.md): relative error of prob/cdf/survival below 1e-9 for 0.5 <= alpha <= 2 and any beta
-on the whole real line, looser (still finite) for alpha < 0.5. Where the density underflows (the light side
-of |beta| = 1 laws, beyond the support of alpha < 1, beta = +-1), ``log_prob`` stays finite as long as the
-log-density is above about -700 (it is computed in log space) and is -inf beyond.
+Accuracy (float64 internally; measured against scipy, 40-digit tail series and Fourier-inversion
+quadrature, see tests/stable and benchmarks/README.md): relative error of prob/cdf/survival about 1e-11 for
+symmetric laws and 1e-10 for skewed ones over 0.5 <= alpha <= 2 and the whole real line, including the far
+tails (1e-14 against the series) and alpha within 3e-3 of 1 (1e-8). Accuracy degrades, without NaN, on the
+light side of |beta| = 1 laws where the density is below ~1e-9 (about 1e-6 there; no reference is better),
+and is not guaranteed for alpha < 0.5 (2.8e-13 measured at alpha = 0.3, 0.4, but not systematically
+tested). ``log_prob`` is computed in log space: it stays finite where the density underflows (light tails,
+|x| up to 1e300) and is -inf only outside the support (alpha < 1, beta = +-1). float32 inputs are
+evaluated in float64 and cast back.
 
 References:
     Nolan (1997), Numerical calculation of stable densities and distribution functions.
