@@ -72,9 +72,14 @@ def _standard_s1_sample(v, w, alpha, beta):
         / tf.pow(cos_v, 1.0 / a)
         * tf.pow(tf.cos(v - a * (v + b_shift)) / w, (1.0 - a) / a)
     )
-    bv = half_pi + beta * v
-    at_one = (bv * tf.tan(v) - beta * tf.math.log(half_pi * w * cos_v / bv)) / half_pi
-    return tf.where(one, at_one, not_one)
+
+    def with_alpha_one():
+        bv = half_pi + beta * v
+        at_one = (bv * tf.tan(v) - beta * tf.math.log(half_pi * w * cos_v / bv)) / half_pi
+        return tf.where(one, at_one, not_one)
+
+    # The alpha = 1 formula is evaluated only when some alpha equals 1.
+    return tf.cond(tf.reduce_any(one), with_alpha_one, lambda: tf.broadcast_to(not_one, tf.shape(not_one)))
 
 
 def stable_sample(
