@@ -13,7 +13,7 @@ Three tables, printed as Markdown:
 3. TailIndexAccumulator on 1e8 scalars (1e7 with --quick) streamed in chunks of 1e6: throughput of
    update() and peak memory (tracemalloc for Python/numpy allocations, ru_maxrss for the process).
 
-4. fit(method="mle") on the first --mle-datasets datasets of table 2 (seconds per fit).
+4. fit(method="mle") on --mle-datasets seeded datasets per alpha (seconds per fit).
 
 Run:  python benchmarks/bench_stable_fit.py [--quick] [--scipy-fits K] [--mle-datasets K] [--sections ...]
 """
@@ -170,12 +170,12 @@ def bench_fit(num_datasets, n, scipy_fits):
 
 
 def bench_mle(num_datasets, n):
-    """fit(method='mle') (one slice at a time, seconds per fit) on the first datasets of bench_fit."""
-    print(f"\n### fit(method='mle') on the first {num_datasets} datasets of n = {n} per alpha\n")
+    """fit(method='mle') (one slice at a time, seconds per fit) on further seeded datasets of n samples."""
+    print(f"\n### fit(method='mle') on {num_datasets} datasets of n = {n} per alpha\n")
     print("| alpha | mle RMSE | ecf RMSE (same datasets) | mean mle stderr(alpha) | s per mle fit (median) |")
     print("|---|---|---|---|---|")
     for a in ALPHAS:
-        data = scipy_draws(a, (num_datasets, n), seed=int(100 * a))  # the same seeds as bench_fit
+        data = scipy_draws(a, (num_datasets, n), seed=int(100 * a))
         ecf = fit(data, method="ecf").alpha.numpy()
         est, errs, secs = [], [], []
         for k in range(num_datasets):
