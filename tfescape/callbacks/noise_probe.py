@@ -51,6 +51,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfescape import noise as noise_lib
+from tfescape._seeds import sanitize_seed
 from tfescape.callbacks._summaries import write_histogram, write_scalar
 
 logger = logging.getLogger(__name__)
@@ -261,7 +262,7 @@ class GradientNoiseProbe(keras.callbacks.Callback):
         self.histogram_bins = int(histogram_bins)
         self.log_dir = log_dir
         self.samples_dir = samples_dir
-        self._seed = _sanitize_seed(seed)
+        self._seed = sanitize_seed(seed, salt="GradientNoiseProbe")
         self.history: list[NoiseProbeRecord] = []
         self._writer = None
         self._gradient_fn = None
@@ -471,13 +472,6 @@ class GradientNoiseProbe(keras.callbacks.Callback):
                 os.remove(tmp)
             raise
         return path
-
-
-def _sanitize_seed(seed):
-    """tfp.random.sanitize_seed, reproducible for Python ints (TFP maps ints through a stateful draw)."""
-    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-        seed = tf.constant([(int(seed) // 2**31) % 2**31, int(seed) % 2**31], tf.int32)
-    return tfp.random.sanitize_seed(seed, salt="GradientNoiseProbe")
 
 
 def _histogram(z, bins):

@@ -8,28 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_probability as tfp
 
-
-def sanitize_seed(seed, *, salt: str) -> tf.Tensor:
-    """tfp.random.sanitize_seed, reproducible for Python int seeds.
-
-    tfp.random.sanitize_seed turns an int into a stateless seed through a stateful draw (the same int
-    gives different seeds on each call), so ints are first mapped to the stateless pair
-    (seed // 2**31, seed % 2**31). None still draws a fresh seed; shape-[2] tensors pass through.
-    """
-    if isinstance(seed, int | np.integer) and not isinstance(seed, bool):
-        seed = int(seed)
-        seed = tf.constant([(seed // 2**31) % 2**31, seed % 2**31], tf.int32)
-    return tfp.random.sanitize_seed(seed, salt=salt)
-
-
-def split_seeds(seed, n: int, *, salt: str) -> list[tf.Tensor]:
-    """Sanitize ``seed`` once and split it into ``n`` independent stateless seeds."""
-    sanitized = sanitize_seed(seed, salt=salt)
-    if n == 1:
-        return [sanitized]
-    return list(tfp.random.split_seed(sanitized, n=n))
+from tfescape._seeds import sanitize_seed, split_seeds  # noqa: F401  (re-exported for the Hessian modules)
 
 
 def normal_vector(seed: tf.Tensor, dim: int) -> np.ndarray:

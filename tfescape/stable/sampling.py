@@ -13,12 +13,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-
-def _stateless_seed(seed, salt):
-    """Sanitize ``seed`` once; Python/NumPy ints map to the stateless seed (0, seed), so they reproduce."""
-    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-        seed = tf.constant([0, int(seed) % (2**31)], tf.int32)
-    return tfp.random.sanitize_seed(seed, salt=salt)
+from tfescape._seeds import sanitize_seed
 
 
 def symmetric_stable_sample(shape, alpha, *, scale=1.0, seed=None, dtype=tf.float32) -> tf.Tensor:
@@ -38,7 +33,7 @@ def symmetric_stable_sample(shape, alpha, *, scale=1.0, seed=None, dtype=tf.floa
     Returns:
         Tensor of ``shape`` (broadcast with alpha and scale) and ``dtype``.
     """
-    seed = _stateless_seed(seed, "symmetric_stable_sample")
+    seed = sanitize_seed(seed, salt="symmetric_stable_sample")
     v_seed, w_seed = tfp.random.split_seed(seed, n=2)
     alpha = tf.convert_to_tensor(alpha, dtype=dtype)
     scale = tf.convert_to_tensor(scale, dtype=dtype)
@@ -123,7 +118,7 @@ def stable_sample(
             "parameterization must be 'S0' or 'S1' (as in scipy.stats.levy_stable), "
             f"got {parameterization!r}."
         )
-    seed = _stateless_seed(seed, "stable_sample")
+    seed = sanitize_seed(seed, salt="stable_sample")
     dtype = tf.as_dtype(dtype)
     params64 = [
         tf.cast(p, tf.float64) if tf.is_tensor(p) else tf.constant(np.asarray(p, np.float64))

@@ -63,6 +63,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfescape._seeds import sanitize_seed
+
 METHODS = ("mohammadi", "mohammadi_order", "hill", "ecf_regression")
 INTERVALS = ("bootstrap", "asymptotic", "none")
 _ASYMPTOTIC_METHODS = ("mohammadi", "hill")
@@ -125,19 +127,6 @@ class TailIndexResult:
 
 # ----------------------------------------------------------------------------------------------------------
 # Checks
-
-
-def sanitize_seed(seed, salt: str) -> tf.Tensor:
-    """tfp.random.sanitize_seed, made reproducible for Python int seeds.
-
-    tfp.random.sanitize_seed turns an int into a stateless seed through a *stateful* draw, so the same int
-    gives different draws on each call. Ints are therefore mapped to the stateless pair
-    (seed // 2**31, seed % 2**31) first; None still draws a fresh seed.
-    """
-    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-        seed = int(seed)
-        seed = tf.constant([(seed // 2**31) % 2**31, seed % 2**31], tf.int32)
-    return tfp.random.sanitize_seed(seed, salt=salt)
 
 
 def _require(condition, message: str) -> list:
