@@ -12,16 +12,6 @@ from tfescape import noise
 N, BATCH = 50, 16  # an uneven last batch of 2 examples
 
 
-@pytest.fixture
-def float64():
-    previous = keras.config.floatx()
-    keras.config.set_floatx("float64")
-    try:
-        yield
-    finally:
-        keras.config.set_floatx(previous)
-
-
 def _problem(dropout=0.0, n=N):
     rng = np.random.default_rng(3)
     x = rng.normal(size=(n, 5))
@@ -150,10 +140,7 @@ def test_bad_inputs_raise_value_error():
         noise.full_gradient(model, _dataset(x, y).take(0), loss=loss)
 
 
-def test_mirrored_strategy_all_reduces_to_the_single_device_gradient(float64):
-    devices = [d.name for d in tf.config.list_logical_devices("CPU")]
-    if len(devices) < 2:
-        pytest.skip("needs the two logical CPU devices configured in tests/conftest.py")
+def test_mirrored_strategy_all_reduces_to_the_single_device_gradient(float64, two_device_strategy):
     model, loss, x, y = _problem()
     data = _dataset(x, y)
     fn = noise.batch_gradient_fn(model, loss=loss)
@@ -161,7 +148,7 @@ def test_mirrored_strategy_all_reduces_to_the_single_device_gradient(float64):
     single_noise = [
         s.noise[0].numpy() for s in noise.gradient_noise(model, data, full=single, gradient_fn=fn)
     ]
-    strategy = tf.distribute.MirroredStrategy(devices[:2])
+    strategy = two_device_strategy
     fn = noise.batch_gradient_fn(model, loss=loss, strategy=strategy)
     mirrored = noise.full_gradient(model, data, strategy=strategy, gradient_fn=fn)
     assert mirrored.num_examples == N

@@ -174,12 +174,9 @@ def test_bad_arguments():
         GradientNoiseProbe(data, smoothed_beta_1=1.0)
 
 
-def test_mirrored_strategy_probe_equals_single_device():
-    devices = [d.name for d in tf.config.list_logical_devices("CPU")]
-    if len(devices) < 2:
-        pytest.skip("needs the two logical CPU devices configured in tests/conftest.py")
+def test_mirrored_strategy_probe_equals_single_device(two_device_strategy):
     single, full, minibatches = _stable_noise_problem(1.5, dim=32, batches=20)
-    strategy = tf.distribute.MirroredStrategy(devices[:2])
+    strategy = two_device_strategy
     with strategy.scope():
         mirrored = keras.Sequential([keras.Input((32,)), keras.layers.Dense(1, use_bias=False)])
         mirrored.compile(optimizer=keras.optimizers.SGD(0.0), loss=_linear_loss)

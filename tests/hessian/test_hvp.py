@@ -144,13 +144,10 @@ def test_inference_mode_leaves_batchnorm_statistics_alone():
     assert op.dim == sum(int(np.prod(v.shape)) for v in model.trainable_variables)
 
 
-def _distributed_case():
-    if len(tf.config.list_logical_devices("CPU")) < 2:
-        pytest.skip("needs the 2 logical CPU devices configured in tests/conftest.py")
+def _distributed_case(strategy):
     case = softmax_regression(n=27)
     # Three batches of 9: each replica gets 5 or 4 examples (uneven shares), one batch shape (one trace).
     dataset = tf.data.Dataset.from_tensor_slices((case.x, case.y)).batch(9)
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     with strategy.scope():
         inputs = keras.Input((3,), dtype="float64")
         model = keras.Model(inputs, keras.layers.Dense(4, use_bias=False, dtype="float64")(inputs))
@@ -158,8 +155,8 @@ def _distributed_case():
     return case, dataset, model
 
 
-def test_distributed_hvp_equals_single_device():
-    case, dataset, model = _distributed_case()
+def test_distributed_hvp_equals_single_device(two_device_strategy):
+    case, dataset, model = _distributed_case(two_device_strategy)
     single = HessianOperator(case.model, case.loss, dataset)
     distributed = HessianOperator(model, case.loss, dataset, method="forward_over_reverse")
     assert distributed.strategy.num_replicas_in_sync == 2
@@ -173,8 +170,8 @@ def test_distributed_hvp_equals_single_device():
 
 
 @pytest.mark.slow
-def test_distributed_reverse_over_reverse_equals_single_device():
-    case, dataset, model = _distributed_case()
+def test_distributed_reverse_over_reverse_equals_single_device(two_device_strategy):
+    case, dataset, model = _distributed_case(two_device_strategy)
     distributed = HessianOperator(model, case.loss, dataset, method="reverse_over_reverse")
     np.testing.assert_allclose(dense_hessian(distributed), case.hessian, rtol=1e-10, atol=1e-12)
 
