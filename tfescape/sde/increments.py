@@ -13,25 +13,12 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import tensorflow as tf
-import tensorflow_probability as tfp
 
+from tfescape._seeds import sanitize_seed as stateless_seed
 from tfescape.stable.sampling import symmetric_stable_sample
 
 __all__ = ["levy_increments", "stateless_seed", "validate_alpha", "validate_dt"]
-
-
-def stateless_seed(seed, *, salt: str) -> tf.Tensor:
-    """A shape-[2] int32 stateless seed from ``seed`` (int, shape-[2] tensor or None), salted.
-
-    tfp.random.sanitize_seed turns a Python int into a seed with a *stateful* op, which gives a new value
-    on every eager call; ints are therefore mapped to the tensor [0, seed] first, so the same int gives
-    the same draws every time. None gives a fresh random seed.
-    """
-    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-        seed = tf.constant([0, int(seed) % (2**31 - 1)], dtype=tf.int32)
-    return tfp.random.sanitize_seed(seed, salt=salt)
 
 
 def validate_alpha(alpha) -> float:
