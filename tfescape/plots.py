@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -34,7 +33,7 @@ import numpy as np
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from tfescape.report import default_file_mode
+from tfescape._atomic import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -538,16 +537,8 @@ def save_figure(
     written = []
     for fmt in formats:
         target = f"{stem}.{fmt}"
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=f".{fmt}", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                fig.savefig(handle, format=fmt, dpi=dpi)
-            os.chmod(tmp, default_file_mode())
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.remove(tmp)
-            raise
+        with atomic_write(target) as handle:
+            fig.savefig(handle, format=fmt, dpi=dpi)
         written.append(target)
     logger.debug("wrote %s", ", ".join(written))
     return written

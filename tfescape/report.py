@@ -14,13 +14,13 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import html
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+
+from tfescape._atomic import atomic_write
 
 
 @dataclass(frozen=True)
@@ -188,29 +188,11 @@ def write_report(report: Report, out_dir: str | os.PathLike, *, name: str = "rep
     return md_path, html_path
 
 
-def default_file_mode() -> int:
-    """The mode a plainly created file gets under the current umask (tempfile's files are 0600)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
 def write_text_atomic(path: str | os.PathLike, text: str) -> str:
-    """Write ``text`` (UTF-8) to ``path`` through a temporary file and os.replace; returns the path."""
-    path = os.fspath(path)
-    folder = os.path.dirname(path) or "."
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, default_file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
-    return path
+    """Write ``text`` (UTF-8) to ``path`` atomically (tfescape._atomic); returns the path."""
+    with atomic_write(path, binary=False) as handle:
+        handle.write(text)
+    return os.fspath(path)
 
 
 def _metadata_table(metadata: Mapping[str, object]) -> Table:

@@ -41,7 +41,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -51,6 +50,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfescape import noise as noise_lib
+from tfescape._atomic import atomic_write
 from tfescape._seeds import sanitize_seed
 from tfescape.callbacks._summaries import write_histogram, write_scalar
 
@@ -462,15 +462,8 @@ class GradientNoiseProbe(keras.callbacks.Callback):
             if smooth is not None:
                 arrays[f"smoothed_{key}"] = smooth[i]
         path = os.path.join(self.samples_dir, f"noise_step{int(step):08d}.npz")
-        handle, tmp = tempfile.mkstemp(dir=self.samples_dir, suffix=".npz.tmp")
-        try:
-            with os.fdopen(handle, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        with atomic_write(path) as handle:
+            np.savez(handle, **arrays)
         return path
 
 

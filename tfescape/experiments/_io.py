@@ -7,20 +7,19 @@ the folder was made with, and a run with a different configuration is refused in
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
 import logging
 import math
 import os
-import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from tfescape.report import default_file_mode, write_text_atomic
+from tfescape._atomic import atomic_write
+from tfescape.report import write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -71,20 +70,9 @@ def csv_columns(rows: Sequence[Mapping[str, object]]) -> dict[str, np.ndarray]:
 
 def write_npz(path: str | os.PathLike, **arrays) -> str:
     """Save arrays to ``path`` (.npz) atomically."""
-    path = os.fspath(path)
-    folder = os.path.dirname(path) or "."
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **arrays)
-        os.chmod(tmp, default_file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
-    return path
+    with atomic_write(path) as handle:
+        np.savez(handle, **arrays)
+    return os.fspath(path)
 
 
 class ResultsDir:

@@ -325,7 +325,7 @@ class _Context:
         if os.path.exists(init_path):
             model.load_weights(init_path)
         else:
-            _save_weights_atomic(model, init_path)
+            _save_atomic(model.save_weights, init_path)
         return model
 
     def compiled_model(self, optimizer_name: str):
@@ -387,17 +387,10 @@ def make_optimizer(name: str, config: CompareConfig, *, record: bool = True):
     return RecordingOptimizer(inner, record_every=1)
 
 
-def _save_weights_atomic(model, path: str) -> None:
-    folder = os.path.dirname(path)
-    tmp = os.path.join(folder, f".tmp-{os.getpid()}-" + os.path.basename(path))
-    model.save_weights(tmp)
-    os.replace(tmp, path)
-
-
-def _save_model_atomic(model, path: str) -> None:
-    folder = os.path.dirname(path)
-    tmp = os.path.join(folder, f".tmp-{os.getpid()}-" + os.path.basename(path))
-    model.save(tmp)
+def _save_atomic(save, path: str) -> None:
+    """Call ``save(tmp)`` (Keras needs the real file name's suffix), then move tmp into place."""
+    tmp = os.path.join(os.path.dirname(path), f".tmp-{os.getpid()}-" + os.path.basename(path))
+    save(tmp)
     os.replace(tmp, path)
 
 
@@ -488,10 +481,10 @@ def train_stage(ctx: _Context, name: str) -> dict:
         if (epoch + 1) % c.probe_every_epochs == 0 or epoch + 1 == c.epochs:
             _save_snapshot(results, name, model, step)
         write_csv(history_path, history)
-        _save_weights_atomic(model, ckpt_path)
+        _save_atomic(model.save_weights, ckpt_path)
         write_json(state_path, {"epoch": epoch + 1, "step": step})
-    _save_weights_atomic(model, results.file("train", name, "final.weights.h5"))
-    _save_model_atomic(model, results.file("train", name, "final.keras"))  # for `tfescape sharpness`
+    _save_atomic(model.save_weights, results.file("train", name, "final.weights.h5"))
+    _save_atomic(model.save, results.file("train", name, "final.keras"))  # for `tfescape sharpness`
     last = history[-1] if history else {}
     return {"final": last}
 
