@@ -11,6 +11,10 @@ from a Levy increment dL = eta^(1/alpha) S, so an algorithm and its SDE can be d
   m_hat = m / (1 - b1^k), v_hat = v / (1 - b2^k) (Kingma & Ba 2015; epsilon outside the bias correction
   of v as in Kingma & Ba and Keras). u = g^2 by default (the real algorithm, whose v then sees the
   heavy-tailed noise); with ``noisy_second_moment=False``, u = grad F^2 + p, the model behind AdamSDE.
+  With beta_1 > 0 a noise value enters m and moves theta over about 1 / (1 - beta_1) steps while the drift
+  already pulls back, so at a finite learning rate the largest excursion after a big kick is smaller than
+  the SDE's jump and discrete Adam escapes more slowly than AdamSDE; the gap vanishes as eta -> 0 and
+  ``tfescape.sde.theory.momentum_attenuation`` predicts it (``predict_escape(..., beta_1=...)``).
 
 References:
     Kingma & Ba (2015), Adam: A Method for Stochastic Optimization. ICLR.

@@ -29,6 +29,22 @@ Derivation.
     We report Theta and m(W) := nu(W) / Theta, i.e. m(W) = (alpha / 2) nu(W) at eps = 1 (the Radon
     measure of the unit-noise escape set in the paper's normalization), so Theta m(W) = nu(W).
 
+ 7. Discrete Adam at a finite learning rate eta (``momentum_attenuation``). Near the minimum, with Q frozen
+    and the bias corrections at 1, Adam is the linear recursion
+        m_{k+1} = b1 m_k + (1 - b1) (H d_k + xi_k),   d_{k+1} = d_k - eta Q^-1 m_{k+1}.
+    A single large noise value xi_0 = -z Q g_i / eta would move d by z g_i in one step without momentum
+    (b1 = 0, which is the Euler step of the SDE with dt = eta). With momentum it enters m with weight
+    (1 - b1) and is paid out over about 1 / (1 - b1) steps while H d_k already pulls back: d_k = z r_k with
+        r_0 = 0, m_1 = -(1 - b1) Q g_i / eta, then the recursion with xi = 0,
+    and the path leaves {1/2 d^T H d < h} during the kick when z^2 max_k r_k^T H r_k / 2 >= h. Step 5 then
+    holds with g_i replaced by a_i g_i, a_i = (max_k r_k^T H r_k / g_i^T H g_i)^(1/2) in (0, 1]: the
+    discrete escape rate is nu(W) with G e_i -> a_i G e_i, smaller by about sum_i a_i^alpha w_i / sum_i w_i.
+    a_i depends on eta only through eta (1 - b1)^-1 Q^-1 H (the pull-back during the pay-out) and tends to 1
+    as eta -> 0, slowly (1 - a_i ~ r log(1/r) with r = eta lambda / (1 - b1)); b1 = 0 gives a_i = 1 exactly.
+    Measured on a 2-D anisotropic basin (tests/sde/test_exit_theory.py), discrete Adam with b1 = 0.9 over
+    its SDE, both driven by the same increments: 1.44-1.61 at eta = 0.01 (predicted 1.50), 1.18-1.25 at
+    eta = 0.0025 (1.19) and 1.05 at eta = 0.000625 (1.07).
+
 The law is an asymptotic as eps -> 0. At finite eps the path is spread around x* (relative corrections
 of order eps^alpha), and an Euler-Maruyama simulation adds a dt bias; compare at small eps and dt.
 
@@ -66,6 +82,7 @@ __all__ = [
     "getoor_mean_exit_time",
     "interval_escape_rate",
     "levy_constant",
+    "momentum_attenuation",
     "paper_form",
     "predict_escape",
     "quadratic_escape_rate",
@@ -187,12 +204,7 @@ def quadratic_escape_rate(*, alpha, noise_matrix, hessian, height, x0=None, cent
     alpha = validate_alpha(alpha)
     g = _matrix("noise_matrix", noise_matrix)
     d = g.shape[0]
-    h = np.asarray(hessian, np.float64)
-    if h.ndim <= 1:
-        h = np.diag(np.broadcast_to(np.atleast_1d(h), (d,)))
-    if h.shape != (d, d) or not np.all(np.isfinite(h)):
-        raise ValueError(f"hessian must be [d, d] or [d] with d = {d}, got shape {np.shape(hessian)}.")
-    h = 0.5 * (h + h.T)
+    h = _hessian_matrix(hessian, d)
     height = _positive("height", height)
     center = np.zeros(d) if center is None else np.broadcast_to(np.asarray(center, np.float64), (d,))
     offset = np.zeros(d) if x0 is None else np.asarray(x0, np.float64) - center
@@ -201,6 +213,75 @@ def quadratic_escape_rate(*, alpha, noise_matrix, hessian, height, x0=None, cent
         raise ValueError("x0 must lie strictly inside the quadratic basin.")
     hg = h @ g
     return _rate_from_rays(alpha, *_quadratic_rays(0.5 * np.sum(g * hg, axis=0), offset @ hg, c))
+
+
+def _hessian_matrix(hessian, dim) -> np.ndarray:
+    h = np.asarray(hessian, np.float64)
+    if h.ndim <= 1:
+        h = np.diag(np.broadcast_to(np.atleast_1d(h), (dim,)))
+    if h.shape != (dim, dim) or not np.all(np.isfinite(h)):
+        raise ValueError(f"hessian must be [d, d] or [d] with d = {dim}, got shape {np.shape(hessian)}.")
+    return 0.5 * (h + h.T)
+
+
+def momentum_attenuation(
+    *, noise_matrix, hessian, learning_rate, beta_1, preconditioner=1.0, max_iterations=10**7
+) -> np.ndarray:
+    """Per-column factors a_i in (0, 1] by which discrete momentum shrinks the jumps G e_i (step 7 above).
+
+    Discrete Adam (or RMSprop-style momentum, Q = preconditioner) at learning rate eta with first-moment
+    decay b1 pays a large gradient-noise value out over about 1 / (1 - b1) steps while the drift pulls
+    back, so the largest excursion reaches a_i times the jump of the SDE. Use the result as
+    ``quadratic_escape_rate(noise_matrix=G * a, ...)`` for the escape rate of the discrete algorithm.
+
+    Args:
+        noise_matrix: G, [d, d] (a scalar in 1-D); column i is the jump direction of noise coordinate i.
+        hessian: H at the minimum, [d, d] or its diagonal [d] (positive definite).
+        learning_rate: eta > 0.
+        beta_1: discrete first-moment decay b1 in [0, 1).
+        preconditioner: diag Q, scalar or [d], entries > 0 (1 for SGD-like updates).
+        max_iterations: cap on the recursion length.
+
+    Returns:
+        float64 array [d] of a_i; all ones when beta_1 = 0.
+
+    Raises:
+        ValueError: bad shapes, beta_1 outside [0, 1), non-positive learning rate or preconditioner, or a
+            recursion that has not peaked within ``max_iterations`` (eta too small for the cap).
+    """
+    g = _matrix("noise_matrix", noise_matrix)
+    dim = g.shape[0]
+    h = _hessian_matrix(hessian, dim)
+    eta = _positive("learning_rate", learning_rate)
+    b1 = float(beta_1)
+    if not 0.0 <= b1 < 1.0:
+        raise ValueError(f"beta_1 must be in [0, 1), got {beta_1}.")
+    q = np.broadcast_to(np.asarray(preconditioner, np.float64), (dim,))
+    if np.any(~np.isfinite(q)) or np.any(q <= 0):
+        raise ValueError("preconditioner entries must be finite and > 0.")
+    energy_sde = np.einsum("ij,ik,kj->j", g, h, g)
+    if np.any(energy_sde <= 0):
+        raise ValueError("every column of noise_matrix must have g^T H g > 0 (H positive definite).")
+    if b1 == 0.0:
+        return np.ones(dim)  # the whole kick lands in one step, as in the SDE's Euler step
+    # Columns are independent kicks: advance all of them at once.
+    m = -(1.0 - b1) * q[:, None] * g / eta
+    d = -eta * m / q[:, None]
+    peak = np.einsum("ij,ik,kj->j", d, h, d)
+    fading = b1  # b1^k: the kick's remaining weight in m
+    for _ in range(int(max_iterations)):
+        m = b1 * m + (1.0 - b1) * (h @ d)
+        d = d - eta * m / q[:, None]
+        energy = np.einsum("ij,ik,kj->j", d, h, d)
+        peak = np.maximum(peak, energy)
+        fading *= b1
+        # Past the peak: the kick is spent and every excursion has fallen well below its maximum.
+        if fading < 1e-12 and np.all(energy < 0.25 * peak):
+            return np.sqrt(np.minimum(peak / energy_sde, 1.0))
+    raise ValueError(
+        f"the momentum recursion did not settle within max_iterations={max_iterations}; "
+        "raise max_iterations (a very small learning rate needs many steps)."
+    )
 
 
 def sgd_noise_matrix(*, eps, sigma, dim) -> np.ndarray:
@@ -252,6 +333,10 @@ class EscapePrediction:
         theta_sgd, theta_adam: Theta = (2/alpha) eps^alpha.
         m_sgd, m_adam: m(W) = nu(W) / Theta.
         sgd_iterations, adam_iterations: mean exit times in iterations, or None.
+        adam_discrete_mean_exit_time: the mean exit time of discrete Adam with first-moment decay
+            ``beta_1`` at the learning rate (momentum_attenuation applied), or None when beta_1 or the
+            learning rate was not given. Equal to adam_mean_exit_time when beta_1 = 0.
+        adam_attenuation: the factors a_i behind it (one per noise coordinate), or None.
     """
 
     alpha_sgd: float
@@ -269,6 +354,8 @@ class EscapePrediction:
     m_adam: float
     sgd_iterations: float | None
     adam_iterations: float | None
+    adam_discrete_mean_exit_time: float | None = None
+    adam_attenuation: tuple[float, ...] | None = None
 
 
 def predict_escape(
@@ -281,6 +368,7 @@ def predict_escape(
     learning_rate=None,
     eps=None,
     alpha_adam=None,
+    beta_1=None,
 ) -> EscapePrediction:
     """Predicted mean escape times of SGD and Adam from a minimum, from measured quantities.
 
@@ -296,6 +384,9 @@ def predict_escape(
         learning_rate: eta; eps = eta^((alpha-1)/alpha) per optimizer. Give this or eps.
         eps: noise level used for both optimizers.
         alpha_adam: tail index of Adam's noise if it differs (the paper finds Adam's lighter); default alpha.
+        beta_1: Adam's discrete first-moment decay (e.g. 0.9). With a learning rate, also predicts the
+            exit time of the discrete algorithm, whose momentum spreads each noise kick over ~1/(1 - b1)
+            steps (module docstring, step 7).
 
     Returns:
         EscapePrediction.
@@ -329,6 +420,14 @@ def predict_escape(
     theta_adam, m_adam = paper_form(rate_adam, alpha=alpha_adam, eps=eps_adam)
     t_sgd, t_adam = 1.0 / rate_sgd, 1.0 / rate_adam
     eta = None if learning_rate is None else float(learning_rate)
+    t_discrete, attenuation = None, None
+    if beta_1 is not None and eta is not None:
+        attenuation = momentum_attenuation(
+            noise_matrix=g_adam, hessian=hess, learning_rate=eta, beta_1=beta_1, preconditioner=preconditioner
+        )
+        t_discrete = 1.0 / quadratic_escape_rate(
+            alpha=alpha_adam, noise_matrix=g_adam * attenuation, hessian=hess, height=height
+        )
     return EscapePrediction(
         alpha_sgd=alpha_sgd,
         alpha_adam=alpha_adam,
@@ -345,4 +444,6 @@ def predict_escape(
         m_adam=m_adam,
         sgd_iterations=None if eta is None else t_sgd / eta,
         adam_iterations=None if eta is None else t_adam / eta,
+        adam_discrete_mean_exit_time=t_discrete,
+        adam_attenuation=None if attenuation is None else tuple(float(a) for a in attenuation),
     )
