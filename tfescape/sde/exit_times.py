@@ -1,18 +1,27 @@
-"""Monte Carlo first exit times of Levy-driven processes from basins, in one batched tf.function.
+"""Monte Carlo first exit times of Levy-driven processes from basins, with bounded memory.
 
 ``first_exit_times`` runs the Euler-Maruyama scheme of a process (tfescape.sde.processes or
 tfescape.sde.discrete) for ``num_paths`` independent paths from ``x0`` until each leaves ``basin`` or
-reaches ``max_time``. All of it is one tf.while_loop, compiled with XLA when it compiles:
+reaches ``max_time``:
 
 * a pool of ``batch_size`` slots advances together; when a path leaves (or times out) its exit step and
-  location are written to the result and its slot restarts a fresh path from x0, so the work is about
+  location are recorded and its slot restarts a fresh path from x0 at the next step, so the work is about
   num_paths x (mean exit time) path-steps, not num_paths x (longest exit time), and memory is
-  O(batch_size x d + num_paths x d) whatever the number of steps;
-* when no paths are left to start, finished slots are frozen (their state no longer changes);
-* the noise of steps k .. k + chunk_steps - 1 is drawn at once from a stateless seed folded from
-  (seed, k // chunk_steps): the same seed, batch_size and chunk_steps reproduce the result exactly;
-* the loop is traced without autograph: process and basin functions must use TensorFlow control flow
-  (tf.where, tf.cond), not Python ``if`` on tensors.
+  O(batch_size x d x chunk_steps + num_paths x d) whatever the number of steps; when no paths are left
+  to start, finished slots are frozen;
+* steps are taken in chunks of ``chunk_steps``: the increments of a whole chunk are drawn in one call
+  (tfescape.sde.increments.levy_increment_grid: Philox bits and Chambers-Mallows-Stuck, one fused XLA
+  loop), then the pool advances through the chunk in one XLA-compiled loop (process step, basin test,
+  exit bookkeeping; about one fused kernel per step), and the chunk's exits are written to the result
+  in TensorFlow graph ops;
+* the increment of slot s at global step k is a pure function of (seed, k, s): the same seed and
+  batch_size reproduce the result exactly, for any ``chunk_steps``, compiled or not (up to float
+  rounding, which can only matter for a path that lands within an ulp of the boundary);
+* paths are numbered in the order they start (path i is the i-th started), so ``times[:m]`` is a
+  sample of m iid exit times;
+* process and basin functions must use TensorFlow control flow (tf.where, tf.cond), not Python ``if``
+  on tensors. If they cannot be compiled with XLA (e.g. a tf.py_function), the loop falls back to a
+  plain TensorFlow graph with a warning (much slower per step).
 
 The exit time of a path is k dt for the first step k >= 1 with X_k outside the basin (the path is
 monitored at the grid times only, which slightly overestimates exit times of continuous-time processes;
@@ -35,12 +44,15 @@ import numpy as np
 import tensorflow as tf
 from scipy import stats
 
-from tfescape.sde.increments import levy_increments, stateless_seed, validate_dt
+from tfescape.sde.increments import _flat_increment_grid, stateless_seed, validate_alpha, validate_dt
 
 __all__ = ["ExitTimes", "MeanEstimate", "first_exit_times"]
 
 _LOG = logging.getLogger(__name__)
 _MAX_STEPS = 2**31 - 2
+# Default chunk: about this many increments per draw (a few MiB), between these numbers of steps.
+_CHUNK_ELEMENTS = 2**20
+_CHUNK_MIN, _CHUNK_MAX = 16, 1024
 # The last few compiled loops, by (process, basin, configuration): repeated calls (new seeds, new x0)
 # reuse the graph instead of tracing it again. Entries hold the process and basin, so ids stay valid.
 _COMPILED: collections.OrderedDict = collections.OrderedDict()
@@ -219,8 +231,8 @@ def first_exit_times(
     max_time,
     seed=None,
     batch_size=None,
-    chunk_steps=16,
-    jit_compile=False,
+    chunk_steps=None,
+    jit_compile=None,
     init_kwargs=None,
 ) -> ExitTimes:
     """Monte Carlo first exit times of ``process`` started at ``x0`` from ``basin``.
@@ -234,13 +246,14 @@ def first_exit_times(
         max_time: simulated time per path; paths still inside are censored at
             horizon = ceil(max_time / dt) dt.
         seed: int, shape-[2] int tensor or None; fixed seed + batch_size = identical results.
-        batch_size: number of paths advanced together (default min(num_paths, 4096)). Memory is
-            O(batch_size d + num_paths d) for any number of steps.
-        chunk_steps: steps per noise draw: the increments of chunk_steps steps are drawn at once
-            ([chunk_steps, batch_size, d]), which amortizes the sampler's per-call cost.
-        jit_compile: False (default): a plain TensorFlow graph. True: compile the loop with XLA (static
-            shapes; on CPU, measured here, XLA compiled for ~15 s and its stateless Philox ran ~3x slower
-            than the graph kernels, so it pays off only on accelerators).
+        batch_size: number of paths advanced together (default min(num_paths, 4096)).
+        chunk_steps: steps per noise draw and per compiled loop (default: about 2^20 / (batch_size d),
+            between 16 and 1024, at most the number of steps). Memory is
+            O(chunk_steps batch_size d + num_paths d) for any number of steps. Results do not depend on it.
+        jit_compile: None (default): compile the step loop with XLA, and fall back to a TensorFlow graph
+            with a warning if the process or basin cannot be compiled. True: XLA or a ValueError.
+            False: a TensorFlow graph (per-op overhead: many times slower per step on CPU). The noise is
+            always drawn by an XLA-compiled sampler, so all three give the same draws.
         init_kwargs: extra keyword arguments for ``process.init`` (e.g. ``{"t0": 1e4}`` for AdamSDE).
 
     Returns:
@@ -248,7 +261,8 @@ def first_exit_times(
 
     Raises:
         ValueError: dt <= 0, max_time <= 0, num_paths < 1, x0 not of the basin's dimension or not inside
-            the basin, a process without the process interface.
+            the basin, a process without the process interface, or jit_compile=True for a process or
+            basin that XLA cannot compile.
 
     Example:
         >>> sde = SGDSDE(lambda x: x, alpha=1.5, eps=0.1)
@@ -257,6 +271,7 @@ def first_exit_times(
         >>> res.mean.value, res.mean.low, res.mean.high
     """
     _check_process(process)
+    alpha = validate_alpha(process.alpha)
     dt = _resolve_dt(process, dt)
     max_time = float(max_time)
     if not (math.isfinite(max_time) and max_time > 0):
@@ -268,12 +283,14 @@ def first_exit_times(
         )
     num_paths = _positive_int("num_paths", num_paths)
     batch = min(num_paths, _positive_int("batch_size", batch_size or 4096))
-    chunk_steps = _positive_int("chunk_steps", chunk_steps)
     dtype = tf.as_dtype(getattr(process, "dtype", tf.float32))
     x0 = np.atleast_1d(np.asarray(x0, dtype=np.float64))
     if x0.ndim != 1 or not np.all(np.isfinite(x0)):
         raise ValueError(f"x0 must be a finite point of shape [d], got shape {x0.shape}.")
     dim = x0.shape[0]
+    if chunk_steps is None:
+        chunk_steps = min(num_steps, max(_CHUNK_MIN, min(_CHUNK_MAX, _CHUNK_ELEMENTS // (batch * dim))))
+    chunk_steps = _positive_int("chunk_steps", chunk_steps)
     basin_dim = getattr(basin, "dim", None)
     if basin_dim is not None and basin_dim != dim:
         raise ValueError(f"x0 has dimension {dim} but the basin has dimension {basin_dim}.")
@@ -285,40 +302,24 @@ def first_exit_times(
         raise ValueError(
             f"x0={x0.tolist()} is not inside the basin; start the paths inside it (e.g. at its minimum)."
         )
-    seed = stateless_seed(seed, salt="first_exit_times")
-    if jit_compile not in (True, False):
-        raise ValueError(f"jit_compile must be True or False, got {jit_compile!r}.")
-    key = (
-        id(basin),
-        dim,
-        batch,
-        num_paths,
-        num_steps,
-        dt,
-        chunk_steps,
-        dtype.name,
-        bool(jit_compile),
-        repr(sorted((init_kwargs or {}).items())),
-    )
-    if key not in _COMPILED:
-        run = _build_runner(
-            process,
-            basin,
-            dim=dim,
-            batch=batch,
-            num_paths=num_paths,
-            num_steps=num_steps,
-            dt=dt,
-            chunk_steps=chunk_steps,
-            dtype=dtype,
-            init_kwargs=dict(init_kwargs or {}),
-            static_shapes=bool(jit_compile),
+    if jit_compile not in (None, True, False):
+        raise ValueError(
+            f"jit_compile must be None (XLA with a fallback), True or False, got {jit_compile!r}."
         )
-        _COMPILED[key] = (process, basin, tf.function(run, jit_compile=bool(jit_compile), autograph=False))
-        while len(_COMPILED) > _COMPILED_MAX:
-            _COMPILED.popitem(last=False)
-    _COMPILED.move_to_end(key)
-    steps, escaped, loc = _COMPILED[key][2](tf.constant(x0, dtype=dtype), seed)
+    seed = stateless_seed(seed, salt="first_exit_times")
+    config = _RunConfig(
+        dim=dim,
+        batch=batch,
+        num_paths=num_paths,
+        num_steps=num_steps,
+        dt=dt,
+        alpha=alpha,
+        chunk_steps=chunk_steps,
+        dtype=dtype,
+        init_kwargs=tuple(sorted((init_kwargs or {}).items())),
+    )
+    run = _cached_runner(process, basin, config, jit_compile, tf.constant(x0, dtype=dtype))
+    steps, escaped, loc = run(tf.constant(x0, dtype=dtype), seed)
     times = steps.numpy().astype(np.float64) * dt
     result = ExitTimes(
         times=times,
@@ -332,90 +333,214 @@ def first_exit_times(
     return result
 
 
-def _build_runner(
-    process, basin, *, dim, batch, num_paths, num_steps, dt, chunk_steps, dtype, init_kwargs, static_shapes
-):
-    alpha = process.alpha
-    n = num_paths
+@dataclasses.dataclass(frozen=True)
+class _RunConfig:
+    """Everything the compiled loop is specialized on, besides the process and the basin."""
+
+    dim: int
+    batch: int
+    num_paths: int
+    num_steps: int
+    dt: float
+    alpha: float
+    chunk_steps: int
+    dtype: tf.DType
+    init_kwargs: tuple
+
+    @property
+    def key(self) -> tuple:
+        sizes = (self.dim, self.batch, self.num_paths, self.num_steps, self.dt, self.alpha, self.chunk_steps)
+        return (*sizes, self.dtype.name, repr(self.init_kwargs))
+
+
+def _cached_runner(process, basin, config: _RunConfig, jit_compile, x0):
+    """The run(x0, seed) function for this process, basin and configuration (built once, then reused)."""
+    key = (id(process), id(basin), config.key, jit_compile)
+    if key not in _COMPILED:
+        use_xla = jit_compile is not False and _step_loop_compiles(process, basin, config, jit_compile, x0)
+        run = tf.function(_build_runner(process, basin, config, use_xla=use_xla), autograph=False)
+        _COMPILED[key] = (process, basin, run)
+        while len(_COMPILED) > _COMPILED_MAX:
+            _COMPILED.popitem(last=False)
+    _COMPILED.move_to_end(key)
+    return _COMPILED[key][2]
+
+
+def _step_loop_compiles(process, basin, config: _RunConfig, jit_compile, x0) -> bool:
+    """Whether XLA can compile the step loop of this process and basin (lowering only, no run)."""
+    if tf.config.functions_run_eagerly():
+        return True  # nothing is compiled when tf.functions run eagerly
+    advance = tf.function(_chunk_stepper(process, basin, config), jit_compile=True, autograph=False)
+    try:
+        advance.experimental_get_compiler_ir(*_stepper_example_inputs(process, config, x0))(stage="hlo")
+    except (tf.errors.OpError, ValueError, TypeError, NotImplementedError) as error:
+        if jit_compile:
+            raise ValueError(
+                "jit_compile=True but XLA cannot compile the process step or the basin test "
+                f"({type(error).__name__}: {str(error).splitlines()[0]}). Use only XLA-compatible "
+                "TensorFlow ops in grad_fn / contains, or pass jit_compile=None to fall back."
+            ) from error
+        _LOG.warning(
+            "first_exit_times: XLA cannot compile the step of %s with this basin (%s); running the step "
+            "loop as a TensorFlow graph instead (much slower per step). Pass jit_compile=False to skip "
+            "this attempt.",
+            type(process).__name__,
+            str(error).splitlines()[0],
+        )
+        return False
+    return True
+
+
+def _stepper_example_inputs(process, config: _RunConfig, x0):
+    fresh = process.init(tf.broadcast_to(x0, [config.batch, config.dim]), **dict(config.init_kwargs))
+    return (
+        fresh,
+        tf.zeros([config.batch], tf.int32),
+        tf.ones([config.batch], tf.bool),
+        tf.constant(0, tf.int32),
+        tf.constant(0, tf.int32),
+        tf.zeros([config.chunk_steps, config.batch * config.dim], config.dtype),
+        x0,
+    )
+
+
+def _chunk_stepper(process, basin, config: _RunConfig):
+    """advance(state, slot_start, active, remaining, k0, noise, x0): the pool through one chunk.
+
+    For j = 0 .. chunk_steps - 1 (global step k = k0 + j): step every running slot with the increment
+    noise[j], test the basin, and record in row j of the ledger ``code`` [chunk_steps, batch]
+    +age (the slot's path left the basin at this age), -age (censored at the horizon) or 0 (nothing), and
+    the position in row j of ``where`` [chunk_steps, batch, d]. A finished slot restarts a fresh path from
+    x0 at the next step while unstarted paths remain (``remaining``), in (step, slot) order; otherwise it
+    stops (inactive slots are frozen).
+    """
+    batch, dim, num_steps, dt = config.batch, config.dim, config.num_steps, config.dt
+    init_kwargs = dict(config.init_kwargs)
+
+    def advance(state, slot_start, active, remaining, k0, noise, x0):
+        fresh = process.init(tf.broadcast_to(x0, [batch, dim]), **init_kwargs)
+        codes = tf.TensorArray(tf.int32, size=config.chunk_steps, element_shape=[batch])
+        wheres = tf.TensorArray(config.dtype, size=config.chunk_steps, element_shape=[batch, dim])
+
+        def restart(k, finished, state, slot_start, active, remaining):
+            count = tf.reduce_sum(tf.cast(finished, tf.int32))
+            rank = tf.cumsum(tf.cast(finished, tf.int32), exclusive=True)
+            restarted = tf.cond(count <= remaining, lambda: finished, lambda: finished & (rank < remaining))
+            state = _select(restarted, fresh, state)
+            slot_start = tf.where(restarted, k + 1, slot_start)
+            active = (active & tf.logical_not(finished)) | restarted
+            return state, slot_start, active, remaining - tf.minimum(count, remaining)
+
+        def body(j, state, slot_start, active, remaining, codes, wheres):
+            k = k0 + j
+            moved = process.step(state, dt, tf.reshape(tf.gather(noise, j), [batch, dim]))
+            x = process.position(moved)
+            age = k + 1 - slot_start
+            exited = active & tf.logical_not(basin.contains(x))
+            finished = exited | (active & (age >= num_steps))
+            codes = codes.write(j, tf.where(finished, tf.where(exited, age, -age), 0))
+            wheres = wheres.write(j, x)
+            state = _select(active, moved, state)  # frozen where no path is running
+            state, slot_start, active, remaining = tf.cond(
+                tf.reduce_any(finished),
+                lambda: restart(k, finished, state, slot_start, active, remaining),
+                lambda: (state, slot_start, active, remaining),
+            )
+            return j + 1, state, slot_start, active, remaining, codes, wheres
+
+        loop_vars = (tf.constant(0), state, slot_start, active, remaining, codes, wheres)
+        _, state, slot_start, active, remaining, codes, wheres = tf.while_loop(
+            lambda j, *_: j < config.chunk_steps, body, loop_vars
+        )
+        return state, slot_start, active, remaining, codes.stack(), wheres.stack()
+
+    return advance
+
+
+def _record_chunk(codes, wheres, slot_path, next_path, outs, num_paths):
+    """Write a chunk's finished paths to the outputs and renumber the slots that restarted.
+
+    Events (nonzero ``codes``) in (step, slot) order are the restarts in the order the stepper made them:
+    event r starts path next_path + r (none if >= num_paths). The path that finishes at an event is the
+    one the slot held at the start of the chunk (its first event) or the one its previous event started.
+    """
+    events = tf.where(tf.not_equal(codes, 0))
+    count = tf.shape(events)[0]
+    slot = tf.cast(events[:, 1], tf.int32)
+    code = tf.gather_nd(codes, events)
+    where = tf.gather_nd(wheres, events)
+    started = next_path + tf.range(tf.shape(events)[0], dtype=tf.int32)
+    order = tf.argsort(slot, stable=True)  # group by slot, keeping step order
+    slot, code, where, started = (tf.gather(t, order) for t in (slot, code, where, started))
+    same_slot = tf.equal(slot[1:], slot[:-1])
+    first = tf.concat([[True], tf.logical_not(same_slot)], axis=0)[:count]  # [:count]: no events
+    last = tf.concat([tf.logical_not(same_slot), [True]], axis=0)[:count]
+    previous = tf.concat([[0], started[:-1]], axis=0)[:count]
+    finishing = tf.where(first, tf.gather(slot_path, slot), previous)[:, None]
+    out_steps, out_escaped, out_loc = outs
+    escaped = code > 0
+    nan = tf.constant(np.nan, out_loc.dtype)
+    outs = (
+        tf.tensor_scatter_nd_update(out_steps, finishing, tf.abs(code)),
+        tf.tensor_scatter_nd_update(out_escaped, finishing, escaped),
+        tf.tensor_scatter_nd_update(out_loc, finishing, tf.where(escaped[:, None], where, nan)),
+    )
+    last_slot = tf.boolean_mask(slot, last)[:, None]
+    slot_path = tf.tensor_scatter_nd_update(
+        slot_path, last_slot, tf.minimum(tf.boolean_mask(started, last), num_paths)
+    )
+    return slot_path, tf.minimum(next_path + count, num_paths), count, outs
+
+
+def _build_runner(process, basin, config: _RunConfig, *, use_xla: bool):
+    batch, dim, n, chunk = config.batch, config.dim, config.num_paths, config.chunk_steps
+    scale = config.dt ** (1.0 / config.alpha)
+    advance = tf.function(_chunk_stepper(process, basin, config), jit_compile=use_xla, autograph=False)
+
+    def draw(seed, k0):
+        return _flat_increment_grid(
+            seed,
+            first_step=k0,
+            num_steps=chunk,
+            first_index=0,
+            count=batch * dim,
+            alpha=config.alpha,
+            scale=scale,
+            dtype=config.dtype,
+        )
+
+    draw = tf.function(draw, jit_compile=True, autograph=False)
 
     def run(x0, seed):
-        fresh = process.init(tf.broadcast_to(x0, [batch, dim]), **init_kwargs)
+        fresh = process.init(tf.broadcast_to(x0, [batch, dim]), **dict(config.init_kwargs))
         carry = (
-            tf.constant(0, tf.int32),  # global step counter k
+            tf.constant(0, tf.int32),  # global step k0 of the chunk
             fresh,
+            tf.zeros([batch], tf.int32),  # step at which the slot's path started
+            tf.ones([batch], tf.bool),  # slot holds a running path
+            tf.constant(n - batch, tf.int32),  # paths not yet started
+            tf.range(batch, dtype=tf.int32),  # path id of each slot
+            tf.constant(batch, tf.int32),  # next path id to start
+            tf.constant(0, tf.int32),  # number of finished paths
             (
-                tf.range(batch, dtype=tf.int32),  # path id of each slot (n = none)
-                tf.zeros([batch], tf.int32),  # step at which the slot's path started
-                tf.constant(batch, tf.int32),  # next path id to start
-                tf.constant(0, tf.int32),  # number of finished paths
-            ),
-            (
-                tf.fill([n + 1], tf.constant(num_steps, tf.int32)),
-                tf.zeros([n + 1], tf.bool),
-                tf.fill([n + 1, dim], tf.constant(np.nan, dtype)),
+                tf.fill([n], tf.constant(config.num_steps, tf.int32)),
+                tf.zeros([n], tf.bool),
+                tf.fill([n, dim], tf.constant(np.nan, config.dtype)),
             ),
         )
 
-        def record(k, x, exited, finished, fresh_state, state, slots, outs):
-            """Write finished paths to the outputs, start new paths in their slots (rarely runs)."""
-            slot_path, slot_start, next_path, done = slots
-            out_steps, out_escaped, out_loc = outs
-            age = k + 1 - slot_start
-            if static_shapes:  # XLA: fixed-size scatter, non-finished slots write to the dummy row n
-                rows = tf.where(finished, slot_path, n)[:, None]
-                ages, hits, where = age, exited, x
-            else:  # graph: scatter only the finished slots (TF's scatter costs ~100 ns per index)
-                idx = tf.where(finished)[:, 0]
-                rows = tf.gather(slot_path, idx)[:, None]
-                ages, hits, where = tf.gather(age, idx), tf.gather(exited, idx), tf.gather(x, idx)
-            out_steps = tf.tensor_scatter_nd_update(out_steps, rows, ages)
-            out_escaped = tf.tensor_scatter_nd_update(out_escaped, rows, hits)
-            nan = tf.constant(np.nan, dtype)
-            out_loc = tf.tensor_scatter_nd_update(out_loc, rows, tf.where(hits[:, None], where, nan))
-            count = tf.reduce_sum(tf.cast(finished, tf.int32))
-            new_id = next_path + tf.cumsum(tf.cast(finished, tf.int32), exclusive=True)
-            slot_path = tf.where(finished, tf.minimum(new_id, n), slot_path)
-            slot_start = tf.where(finished, k + 1, slot_start)
-            state = _select(finished, fresh_state, state)  # restart finished slots at x0
-            slots = (slot_path, slot_start, tf.minimum(next_path + count, n), done + count)
-            return state, slots, (out_steps, out_escaped, out_loc)
-
-        def one_step(k, dl, state, slots, outs):
-            slot_path, slot_start = slots[0], slots[1]
-            active = slot_path < n
-            moved = process.step(state, dt, dl)
-            x = process.position(moved)
-            exited = active & tf.logical_not(basin.contains(x))
-            finished = exited | (active & (k + 1 - slot_start >= num_steps))
-            state = _select(active, moved, state)  # frozen where no path is running
-            state, slots, outs = tf.cond(
-                tf.reduce_any(finished),
-                lambda: record(k, x, exited, finished, fresh, state, slots, outs),
-                lambda: (state, slots, outs),
+        def body(k0, state, slot_start, active, remaining, slot_path, next_path, done, outs):
+            noise = draw(seed, k0)
+            state, slot_start, active, remaining, codes, wheres = advance(
+                state, slot_start, active, remaining, k0, noise, x0
             )
-            return k + 1, state, slots, outs
+            slot_path, next_path, count, outs = _record_chunk(codes, wheres, slot_path, next_path, outs, n)
+            return k0 + chunk, state, slot_start, active, remaining, slot_path, next_path, done + count, outs
 
-        def body(k, state, slots, outs):
-            # One draw for `chunk_steps` steps: dl[j] is the increment of global step k + j.
-            chunk_seed = tf.random.experimental.stateless_fold_in(seed, k // chunk_steps)
-            dl = levy_increments([chunk_steps, batch, dim], alpha, dt, seed=chunk_seed, dtype=dtype)
+        def cond(k0, state, slot_start, active, remaining, slot_path, next_path, done, outs):
+            return done < n
 
-            def inner_body(j, k, state, slots, outs):
-                return (j + 1, *one_step(k, tf.gather(dl, j), state, slots, outs))
-
-            def inner_cond(j, k, state, slots, outs):
-                return (j < chunk_steps) & (slots[3] < n)
-
-            _, k, state, slots, outs = tf.while_loop(
-                inner_cond, inner_body, (tf.constant(0), k, state, slots, outs)
-            )
-            # Keep the step counter on chunk boundaries so that noise is a function of (seed, step) only.
-            return (k + chunk_steps - 1) // chunk_steps * chunk_steps, state, slots, outs
-
-        def cond(k, state, slots, outs):
-            return slots[3] < n
-
-        k, state, slots, outs = tf.while_loop(cond, body, carry)
-        return outs[0][:n], outs[1][:n], outs[2][:n]
+        outs = tf.while_loop(cond, body, carry)[-1]
+        return outs
 
     return run
