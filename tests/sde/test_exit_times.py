@@ -150,3 +150,119 @@ def test_bad_input_raises(override, match):
 def test_bad_alpha_raises():
     with pytest.raises(ValueError, match="alpha"):
         first_exit_times(SGDSDE(None, alpha=2.5, eps=1.0), **SMALL)
+
+
+# The pool, written out step by step in NumPy from the specification (an independent check of the
+# compiled loop's bookkeeping): slot s takes the increment dL[k, s] at global step k; a path that leaves
+# the basin or reaches the horizon is recorded under its start number, and its slot restarts from x0 at
+# the next step with the next unstarted path, finished slots taken in slot order; then it goes idle.
+def _numpy_pool(noise, *, num_paths, batch, num_steps, dt, eps, low, high):
+    x = np.zeros(batch)
+    path = np.arange(batch)
+    start = np.zeros(batch, int)
+    running = np.ones(batch, bool)
+    next_path = batch
+    steps = np.full(num_paths, -1)
+    location = np.full(num_paths, np.nan)
+    k = 0
+    while running.any():
+        x = x + (-x) * dt + eps * noise[k]
+        for s in range(batch):
+            if not running[s]:
+                continue
+            exited = not (low < x[s] < high)
+            if exited or k + 1 - start[s] >= num_steps:
+                steps[path[s]] = k + 1 - start[s]
+                location[path[s]] = x[s] if exited else np.nan
+                x[s], start[s] = 0.0, k + 1
+                path[s], running[s] = next_path, next_path < num_paths
+                next_path += 1
+        k += 1
+    return steps, location
+
+
+def test_pool_refill_and_censoring_match_a_step_by_step_numpy_pool():
+    from tfescape._seeds import sanitize_seed
+    from tfescape.sde.increments import levy_increment_grid
+
+    num_paths, batch, dt, eps, num_steps = 40, 8, 0.05, 0.6, 50  # mean exit ~55 steps: ~40% censored
+    sde = SGDSDE(lambda x: x, alpha=1.5, eps=eps, dtype=tf.float64)
+    res = first_exit_times(
+        sde,
+        x0=[0.0],
+        basin=Box(-1.0, 1.0),
+        dt=dt,
+        num_paths=num_paths,
+        max_time=num_steps * dt,
+        seed=5,
+        batch_size=batch,
+        chunk_steps=16,
+    )
+    seed = sanitize_seed(5, salt="first_exit_times")
+    noise = levy_increment_grid(
+        seed, first_step=0, num_steps=600, num_slots=batch, dim=1, alpha=1.5, dt=dt, dtype=tf.float64
+    ).numpy()[:, :, 0]
+    steps, location = _numpy_pool(
+        noise, num_paths=num_paths, batch=batch, num_steps=num_steps, dt=dt, eps=eps, low=-1.0, high=1.0
+    )
+    assert 5 <= res.censored <= 35  # both exits and censoring happen
+    np.testing.assert_array_equal(np.round(res.times / dt).astype(int), steps)
+    np.testing.assert_array_equal(res.escaped, ~np.isnan(location))
+    np.testing.assert_allclose(res.exit_locations[:, 0], location, rtol=1e-12)
+
+
+def _small_run(jit_compile, chunk_steps=None, basin=None):
+    return first_exit_times(
+        SGDSDE(lambda x: x, alpha=1.3, eps=0.5, sigma=[1.0, 0.7]),
+        x0=[0.0, 0.0],
+        basin=basin or Ball([0.0, 0.0], 1.0),
+        dt=0.05,
+        num_paths=60,
+        max_time=3.0,  # some paths censored
+        seed=11,
+        batch_size=16,  # refills
+        chunk_steps=chunk_steps,
+        jit_compile=jit_compile,
+    )
+
+
+def _assert_same_paths(a, b):
+    np.testing.assert_array_equal(a.times, b.times)
+    np.testing.assert_array_equal(a.escaped, b.escaped)
+    np.testing.assert_allclose(a.exit_locations, b.exit_locations, rtol=1e-5)
+
+
+def test_compiled_and_graph_step_loops_give_the_same_paths():
+    compiled = _small_run(jit_compile=True)
+    assert 0 < compiled.censored < 60
+    _assert_same_paths(compiled, _small_run(jit_compile=False))
+
+
+def test_results_do_not_depend_on_chunk_steps():
+    reference = _small_run(jit_compile=None, chunk_steps=64)
+    for chunk_steps in (1, 7):
+        _assert_same_paths(reference, _small_run(jit_compile=None, chunk_steps=chunk_steps))
+
+
+def _numpy_ball(x):
+    return np.sum(np.square(x), axis=-1) < 1.0
+
+
+# A basin XLA cannot compile (it calls back into Python).
+NOT_COMPILABLE = Predicate(
+    lambda x: tf.ensure_shape(tf.numpy_function(_numpy_ball, [x], tf.bool), x.shape[:-1])
+)
+
+
+def test_uncompilable_basin_falls_back_to_the_graph_with_a_warning(caplog):
+    with caplog.at_level("WARNING", logger="tfescape.sde.exit_times"):
+        fallback = _small_run(jit_compile=None, basin=NOT_COMPILABLE)
+    assert "XLA cannot compile" in caplog.text
+    _assert_same_paths(fallback, _small_run(jit_compile=True))
+    with pytest.raises(ValueError, match="jit_compile=True"):
+        _small_run(jit_compile=True, basin=Predicate(NOT_COMPILABLE.fn))
+
+
+def test_bad_jit_compile_raises():
+    with pytest.raises(ValueError, match="jit_compile"):
+        first_exit_times(_ou(), jit_compile="yes", **SMALL)

@@ -8,7 +8,8 @@ reaches ``max_time``:
   location are recorded and its slot restarts a fresh path from x0 at the next step, so the work is about
   num_paths x (mean exit time) path-steps, not num_paths x (longest exit time), and memory is
   O(batch_size x d x chunk_steps + num_paths x d) whatever the number of steps; when no paths are left
-  to start, finished slots are frozen;
+  to start, finished slots go idle (their steps are no longer recorded; the pool keeps its size, so the
+  last, longest paths run with idle slots beside them);
 * steps are taken in chunks of ``chunk_steps``: the increments of a whole chunk are drawn in one call
   (tfescape.sde.increments.levy_increment_grid: Philox bits and Chambers-Mallows-Stuck, one fused XLA
   loop), then the pool advances through the chunk in one XLA-compiled loop (process step, basin test,
@@ -357,8 +358,13 @@ def _cached_runner(process, basin, config: _RunConfig, jit_compile, x0):
     """The run(x0, seed) function for this process, basin and configuration (built once, then reused)."""
     key = (id(process), id(basin), config.key, jit_compile)
     if key not in _COMPILED:
-        use_xla = jit_compile is not False and _step_loop_compiles(process, basin, config, jit_compile, x0)
-        run = tf.function(_build_runner(process, basin, config, use_xla=use_xla), autograph=False)
+        advance = _chunk_stepper(process, basin, config)
+        compiled = tf.function(advance, jit_compile=True, autograph=False)
+        if jit_compile is not False and _step_loop_compiles(compiled, process, config, jit_compile, x0):
+            advance = compiled  # its trace for these shapes is reused by the run
+        else:
+            advance = tf.function(advance, autograph=False)
+        run = tf.function(_build_runner(process, config, advance), autograph=False)
         _COMPILED[key] = (process, basin, run)
         while len(_COMPILED) > _COMPILED_MAX:
             _COMPILED.popitem(last=False)
@@ -366,11 +372,10 @@ def _cached_runner(process, basin, config: _RunConfig, jit_compile, x0):
     return _COMPILED[key][2]
 
 
-def _step_loop_compiles(process, basin, config: _RunConfig, jit_compile, x0) -> bool:
-    """Whether XLA can compile the step loop of this process and basin (lowering only, no run)."""
+def _step_loop_compiles(advance, process, config: _RunConfig, jit_compile, x0) -> bool:
+    """Whether XLA can compile ``advance``, the step loop of this process and basin (lowering only)."""
     if tf.config.functions_run_eagerly():
         return True  # nothing is compiled when tf.functions run eagerly
-    advance = tf.function(_chunk_stepper(process, basin, config), jit_compile=True, autograph=False)
     try:
         advance.experimental_get_compiler_ir(*_stepper_example_inputs(process, config, x0))(stage="hlo")
     except (tf.errors.OpError, ValueError, TypeError, NotImplementedError) as error:
@@ -410,9 +415,10 @@ def _chunk_stepper(process, basin, config: _RunConfig):
     For j = 0 .. chunk_steps - 1 (global step k = k0 + j): step every running slot with the increment
     noise[j], test the basin, and record in row j of the ledger ``code`` [chunk_steps, batch]
     +age (the slot's path left the basin at this age), -age (censored at the horizon) or 0 (nothing), and
-    the position in row j of ``where`` [chunk_steps, batch, d]. A finished slot restarts a fresh path from
-    x0 at the next step while unstarted paths remain (``remaining``), in (step, slot) order; otherwise it
-    stops (inactive slots are frozen).
+    the position in row j of ``where`` [chunk_steps, batch, d]. A finished slot restarts from x0 at the next
+    step; it runs a new path while unstarted paths remain (``remaining``, given out in (step, slot) order),
+    otherwise it becomes inactive: it keeps stepping (cheaper than masking every step) but is never
+    recorded again.
     """
     batch, dim, num_steps, dt = config.batch, config.dim, config.num_steps, config.dt
     init_kwargs = dict(config.init_kwargs)
@@ -426,8 +432,8 @@ def _chunk_stepper(process, basin, config: _RunConfig):
             count = tf.reduce_sum(tf.cast(finished, tf.int32))
             rank = tf.cumsum(tf.cast(finished, tf.int32), exclusive=True)
             restarted = tf.cond(count <= remaining, lambda: finished, lambda: finished & (rank < remaining))
-            state = _select(restarted, fresh, state)
-            slot_start = tf.where(restarted, k + 1, slot_start)
+            state = _select(finished, fresh, state)
+            slot_start = tf.where(finished, k + 1, slot_start)
             active = (active & tf.logical_not(finished)) | restarted
             return state, slot_start, active, remaining - tf.minimum(count, remaining)
 
@@ -440,7 +446,7 @@ def _chunk_stepper(process, basin, config: _RunConfig):
             finished = exited | (active & (age >= num_steps))
             codes = codes.write(j, tf.where(finished, tf.where(exited, age, -age), 0))
             wheres = wheres.write(j, x)
-            state = _select(active, moved, state)  # frozen where no path is running
+            state = moved
             state, slot_start, active, remaining = tf.cond(
                 tf.reduce_any(finished),
                 lambda: restart(k, finished, state, slot_start, active, remaining),
@@ -492,10 +498,10 @@ def _record_chunk(codes, wheres, slot_path, next_path, outs, num_paths):
     return slot_path, tf.minimum(next_path + count, num_paths), count, outs
 
 
-def _build_runner(process, basin, config: _RunConfig, *, use_xla: bool):
+def _build_runner(process, config: _RunConfig, advance):
+    """run(x0, seed): chunks of noise draws, ``advance`` (the step loop) and recording until all paths end."""
     batch, dim, n, chunk = config.batch, config.dim, config.num_paths, config.chunk_steps
     scale = config.dt ** (1.0 / config.alpha)
-    advance = tf.function(_chunk_stepper(process, basin, config), jit_compile=use_xla, autograph=False)
 
     def draw(seed, k0):
         return _flat_increment_grid(

@@ -191,8 +191,8 @@ def _standard_sas_from_uniforms(u_angle, u_exp, alpha: float):
     # cos((1 - alpha) V) = sin(pi (1/2 - |1 - alpha| centre)) = sin(pi ((1 - c)/2 + c m)), c = |1 - alpha|.
     c = abs(1.0 - alpha)
     cos_bv = _sin_0_to_half_pi(pi * ((1.0 - c) / 2.0 + c * m))
-    log_w = tf.math.log(-tf.math.log(u_exp))
-    log_magnitude = ((1.0 - alpha) * (tf.math.log(cos_bv) - log_w) - tf.math.log(cos_v)) / alpha
+    w = -tf.math.log(u_exp)
+    log_magnitude = ((1.0 - alpha) * tf.math.log(cos_bv / w) - tf.math.log(cos_v)) / alpha
     return sin_av * tf.exp(log_magnitude)
 
 
