@@ -177,6 +177,16 @@ def test_alpha_one_skewed_far_tails_match_cf_quadrature():
         assert np.max(_rel(ours[ok], ref[ok])) < 1e-5
 
 
+def test_no_nan_in_the_light_tail_near_alpha_one():
+    # At alpha ~ 1, |beta| = 1 both ends of the alpha-interpolation can be -inf (log S below the float range
+    # far out on the light side); the blend must keep -inf, not produce NaN.
+    x = np.array([-30.0, -5.0, 0.0, 6.0, 13.0, 30.0, 1e3, 1e5])
+    for alpha, beta in [(1.0, -1.0), (1.0, 1.0), (1.00005, -1.0)]:
+        d = Stable(np.float64(alpha), np.float64(beta))
+        for values in (d.log_prob(x), d.log_cdf(x), d.log_survival_function(x), d.log_cdf(-x)):
+            assert not np.any(np.isnan(values.numpy())), (alpha, beta)
+
+
 def test_far_tails_follow_the_levy_measure():
     # f(x) ~ c_alpha s^alpha x^(-alpha-1) (1 + O(x^-alpha)); P(X > x) ~ c_alpha s^alpha x^-alpha / alpha.
     # Compared in logs: the density is below the float64 range at 1e200 for alpha > 0.5.

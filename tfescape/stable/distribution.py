@@ -17,7 +17,9 @@ light side of |beta| = 1 laws where the density is below ~1e-9 (about 1e-6 there
 and is not guaranteed for alpha < 0.5 (2.8e-13 measured at alpha = 0.3, 0.4, but not systematically
 tested). ``log_prob`` is computed in log space: it stays finite where the density underflows (light tails,
 |x| up to 1e300) and is -inf only outside the support (alpha < 1, beta = +-1). float32 inputs are
-evaluated in float64 and cast back.
+evaluated in float64 and cast back. From 1000 points per law on (a sample under one law), prob/cdf/
+survival use a checked per-law interpolant of the same quadrature (agreement below 1e-8 relative, with the
+quadrature as fallback where a check fails), 20-40x faster than the pointwise quadrature.
 
 References:
     Nolan (1997), Numerical calculation of stable densities and distribution functions.
