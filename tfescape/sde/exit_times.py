@@ -54,6 +54,12 @@ _MAX_STEPS = 2**31 - 2
 # Default chunk: about this many increments per draw (a few MiB), between these numbers of steps.
 _CHUNK_ELEMENTS = 2**20
 _CHUNK_MIN, _CHUNK_MAX = 16, 1024
+# When every path has started and at most 1/_SHRINK_FACTOR of the pool still runs, the pool shrinks by
+# that factor (down to _MIN_POOL slots), so the longest paths do not drag a full pool of idle slots.
+# Each new pool size is compiled once (about a second), which is why the steps are coarse.
+_SHRINK_FACTOR, _MIN_POOL = 4, 256
+# Pools of at least this many slots draw their noise in two halves, one per core.
+_SPLIT_MIN = 64
 # The last few compiled loops, by (process, basin, configuration): repeated calls (new seeds, new x0)
 # reuse the graph instead of tracing it again. Entries hold the process and basin, so ids stay valid.
 _COMPILED: collections.OrderedDict = collections.OrderedDict()
@@ -420,13 +426,14 @@ def _chunk_stepper(process, basin, config: _RunConfig):
     otherwise it becomes inactive: it keeps stepping (cheaper than masking every step) but is never
     recorded again.
     """
-    batch, dim, num_steps, dt = config.batch, config.dim, config.num_steps, config.dt
+    dim, num_steps, dt = config.dim, config.num_steps, config.dt
     init_kwargs = dict(config.init_kwargs)
 
     def advance(state, slot_start, active, remaining, k0, noise, x0):
+        batch = tf.shape(slot_start)[0]  # the pool shrinks at the end (see _shrink_pool)
         fresh = process.init(tf.broadcast_to(x0, [batch, dim]), **init_kwargs)
-        codes = tf.TensorArray(tf.int32, size=config.chunk_steps, element_shape=[batch])
-        wheres = tf.TensorArray(config.dtype, size=config.chunk_steps, element_shape=[batch, dim])
+        codes = tf.TensorArray(tf.int32, size=config.chunk_steps, element_shape=[None])
+        wheres = tf.TensorArray(config.dtype, size=config.chunk_steps, element_shape=[None, dim])
 
         def restart(k, finished, state, slot_start, active, remaining):
             count = tf.reduce_sum(tf.cast(finished, tf.int32))
@@ -498,18 +505,39 @@ def _record_chunk(codes, wheres, slot_path, next_path, outs, num_paths):
     return slot_path, tf.minimum(next_path + count, num_paths), count, outs
 
 
+def _pool_should_shrink(active, remaining):
+    """Shrink once every path has started and at most a quarter of the pool still runs one."""
+    size = tf.shape(active)[0]
+    running = tf.reduce_sum(tf.cast(active, tf.int32))
+    return (remaining == 0) & (size // _SHRINK_FACTOR >= _MIN_POOL) & (running <= size // _SHRINK_FACTOR)
+
+
+def _shrink_pool(pool, noise):
+    """Keep a quarter of the slots, running ones first (each keeps its slot number, hence its noise).
+
+    ``noise`` [chunk_steps, slots x d], the next chunk's increments already drawn, keeps their columns.
+    """
+    active = pool[2]
+    size = tf.shape(active)[0] // _SHRINK_FACTOR
+    keep = tf.argsort(tf.cast(tf.logical_not(active), tf.int32), stable=True)[:size]
+    steps = tf.shape(noise)[0]
+    columns = tf.reshape(
+        tf.gather(tf.reshape(noise, [steps, tf.shape(active)[0], -1]), keep, axis=1), [steps, -1]
+    )
+    return tf.nest.map_structure(lambda t: tf.gather(t, keep), pool), columns
+
+
 def _build_runner(process, config: _RunConfig, advance):
     """run(x0, seed): chunks of noise draws, ``advance`` (the step loop) and recording until all paths end."""
     batch, dim, n, chunk = config.batch, config.dim, config.num_paths, config.chunk_steps
     scale = config.dt ** (1.0 / config.alpha)
 
-    def draw(seed, k0):
+    def draw(seed, k0, slot_id):
         return _flat_increment_grid(
             seed,
             first_step=k0,
             num_steps=chunk,
-            first_index=0,
-            count=batch * dim,
+            index=tf.reshape(slot_id[:, None] * dim + tf.range(dim)[None, :], [-1]),
             alpha=config.alpha,
             scale=scale,
             dtype=config.dtype,
@@ -517,15 +545,28 @@ def _build_runner(process, config: _RunConfig, advance):
 
     draw = tf.function(draw, jit_compile=True, autograph=False)
 
+    def draw_pool(seed, k0, slot_id):
+        # Two halves of the pool are two XLA launches, which run in parallel on two cores (one fused
+        # loop runs on one core); the draws are the same either way.
+        size = tf.shape(slot_id)[0]
+
+        def in_halves():
+            half = (size + 1) // 2
+            return tf.concat([draw(seed, k0, slot_id[:half]), draw(seed, k0, slot_id[half:])], axis=1)
+
+        return tf.cond(size >= _SPLIT_MIN, in_halves, lambda: draw(seed, k0, slot_id))
+
     def run(x0, seed):
         fresh = process.init(tf.broadcast_to(x0, [batch, dim]), **dict(config.init_kwargs))
         carry = (
             tf.constant(0, tf.int32),  # global step k0 of the chunk
+            draw_pool(seed, 0, tf.range(batch, dtype=tf.int32)),  # its increments [chunk, slots x d]
             fresh,
             tf.zeros([batch], tf.int32),  # step at which the slot's path started
             tf.ones([batch], tf.bool),  # slot holds a running path
             tf.constant(n - batch, tf.int32),  # paths not yet started
             tf.range(batch, dtype=tf.int32),  # path id of each slot
+            tf.range(batch, dtype=tf.int32),  # slot number (keys the slot's noise)
             tf.constant(batch, tf.int32),  # next path id to start
             tf.constant(0, tf.int32),  # number of finished paths
             (
@@ -535,18 +576,46 @@ def _build_runner(process, config: _RunConfig, advance):
             ),
         )
 
-        def body(k0, state, slot_start, active, remaining, slot_path, next_path, done, outs):
-            noise = draw(seed, k0)
+        def body(k0, noise, state, slot_start, active, remaining, slot_path, slot_id, next_path, done, outs):
+            # The next chunk's noise does not depend on this chunk's steps: the two run in parallel.
+            next_noise = draw_pool(seed, k0 + chunk, slot_id)
             state, slot_start, active, remaining, codes, wheres = advance(
                 state, slot_start, active, remaining, k0, noise, x0
             )
             slot_path, next_path, count, outs = _record_chunk(codes, wheres, slot_path, next_path, outs, n)
-            return k0 + chunk, state, slot_start, active, remaining, slot_path, next_path, done + count, outs
+            pool = (state, slot_start, active, slot_path, slot_id)
+            (state, slot_start, active, slot_path, slot_id), next_noise = tf.cond(
+                _pool_should_shrink(active, remaining),
+                lambda: _shrink_pool(pool, next_noise),
+                lambda: (pool, next_noise),
+            )
+            return (
+                k0 + chunk,
+                next_noise,
+                state,
+                slot_start,
+                active,
+                remaining,
+                slot_path,
+                slot_id,
+                next_path,
+                done + count,
+                outs,
+            )
 
-        def cond(k0, state, slot_start, active, remaining, slot_path, next_path, done, outs):
+        def cond(k0, noise, state, slot_start, active, remaining, slot_path, slot_id, next_path, done, outs):
             return done < n
 
-        outs = tf.while_loop(cond, body, carry)[-1]
+        pool_sized = (2, 3, 4, 6, 7)  # carry entries whose first axis is the pool (it shrinks)
+        invariants = tuple(
+            tf.nest.map_structure(
+                lambda t, sized=i in pool_sized: tf.TensorShape([None] * sized).concatenate(t.shape[sized:]),
+                part,
+            )
+            for i, part in enumerate(carry)
+        )
+        invariants = (invariants[0], tf.TensorShape([chunk, None]), *invariants[2:])
+        outs = tf.while_loop(cond, body, carry, shape_invariants=invariants)[-1]
         return outs
 
     return run

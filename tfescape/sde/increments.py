@@ -257,8 +257,7 @@ def levy_increment_grid(
         seed,
         first_step=first_step,
         num_steps=int(num_steps),
-        first_index=int(first_slot) * int(dim),
-        count=int(num_slots) * int(dim),
+        index=tf.range(int(first_slot) * int(dim), (int(first_slot) + int(num_slots)) * int(dim)),
         alpha=alpha,
         scale=scale,
         dtype=dtype,
@@ -266,18 +265,17 @@ def levy_increment_grid(
     return tf.reshape(flat, [int(num_steps), int(num_slots), int(dim)])
 
 
-def _flat_increment_grid(seed, *, first_step, num_steps, first_index, count, alpha, scale, dtype):
-    """levy_increment_grid over flat indices e = s dim + i: shape [num_steps, count].
+def _flat_increment_grid(seed, *, first_step, num_steps, index, alpha, scale, dtype):
+    """levy_increment_grid at the flat indices ``index`` (e = s dim + i, int32 [count]): [num_steps, count].
 
     Every entry is computed on its own from its (step, e): one elementwise expression that XLA fuses
     into a single loop, vectorized along e (a trailing axis of length dim would not vectorize, and
     materializing the four Philox words to split them costs more than the duplicated rounds).
     """
     per_block = 2 if dtype == tf.float32 else 1
-    shape = [num_steps, count]
-    index = tf.cast(tf.range(first_index, first_index + count), tf.uint32)[None, :]
+    index = tf.cast(index, tf.uint32)[None, :]
     step = tf.cast(tf.cast(first_step, tf.int32) + tf.range(num_steps), tf.uint32)[:, None]
-    zero = tf.zeros(shape, tf.uint32)
+    zero = tf.zeros([num_steps, tf.shape(index)[1]], tf.uint32)
     block = _shift_right(index, per_block - 1) + zero
     w0, w1, w2, w3 = philox4x32((block, step + zero, zero, zero), _seed_key(seed))
     if dtype == tf.float32:
