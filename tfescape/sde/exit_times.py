@@ -8,16 +8,18 @@ reaches ``max_time``:
   location are recorded and its slot restarts a fresh path from x0 at the next step, so the work is about
   num_paths x (mean exit time) path-steps, not num_paths x (longest exit time), and memory is
   O(batch_size x d x chunk_steps + num_paths x d) whatever the number of steps; when no paths are left
-  to start, finished slots go idle (their steps are no longer recorded; the pool keeps its size, so the
-  last, longest paths run with idle slots beside them);
+  to start, finished slots go idle (never recorded again), and once at most a quarter of the pool still
+  runs, the pool shrinks to a quarter (down to 256 slots; each new size is compiled once), so the last,
+  longest paths do not drag a full pool of idle slots;
 * steps are taken in chunks of ``chunk_steps``: the increments of a whole chunk are drawn in one call
-  (tfescape.sde.increments.levy_increment_grid: Philox bits and Chambers-Mallows-Stuck, one fused XLA
-  loop), then the pool advances through the chunk in one XLA-compiled loop (process step, basin test,
-  exit bookkeeping; about one fused kernel per step), and the chunk's exits are written to the result
-  in TensorFlow graph ops;
+  (tfescape.sde.increments.levy_increment_grid: Philox bits and Chambers-Mallows-Stuck, fused XLA
+  loops, two halves of the pool in parallel, one chunk ahead of the stepping), then the pool advances
+  through the chunk in one XLA-compiled loop (process step, basin test, exit bookkeeping; a few fused
+  kernels per step), and the chunk's exits are written to the result in TensorFlow graph ops;
 * the increment of slot s at global step k is a pure function of (seed, k, s): the same seed and
-  batch_size reproduce the result exactly, for any ``chunk_steps``, compiled or not (up to float
-  rounding, which can only matter for a path that lands within an ulp of the boundary);
+  batch_size reproduce the result exactly, for any ``chunk_steps``, compiled or not, with or without
+  shrinking the pool (up to float rounding, which can only matter for a path that lands within an ulp of
+  the boundary);
 * paths are numbered in the order they start (path i is the i-th started), so ``times[:m]`` is a
   sample of m iid exit times;
 * process and basin functions must use TensorFlow control flow (tf.where, tf.cond), not Python ``if``
