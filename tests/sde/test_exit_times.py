@@ -139,6 +139,7 @@ def test_discrete_algorithm_uses_its_learning_rate_as_dt():
         (dict(num_paths=0), "num_paths"),
         (dict(max_time=0.0), "max_time"),
         (dict(basin=object()), "contains"),
+        (dict(max_time=5e7, num_paths=10**4), "batch_size"),  # 3 pool rounds of up to 1e9 steps > 2^31
     ],
 )
 def test_bad_input_raises(override, match):

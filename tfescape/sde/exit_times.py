@@ -300,6 +300,13 @@ def first_exit_times(
     if chunk_steps is None:
         chunk_steps = min(num_steps, max(_CHUNK_MIN, min(_CHUNK_MAX, _CHUNK_ELEMENTS // (batch * dim))))
     chunk_steps = _positive_int("chunk_steps", chunk_steps)
+    # All slots are busy until the last path starts, so the pool runs at most this many global steps,
+    # which index the noise (int32).
+    if math.ceil(num_paths / batch) * num_steps + num_steps + 2 * chunk_steps > _MAX_STEPS:
+        raise ValueError(
+            f"{num_paths} paths of up to {num_steps} steps in a pool of {batch} may take more than "
+            f"{_MAX_STEPS} steps in all; increase batch_size or dt, or lower max_time."
+        )
     basin_dim = getattr(basin, "dim", None)
     if basin_dim is not None and basin_dim != dim:
         raise ValueError(f"x0 has dimension {dim} but the basin has dimension {basin_dim}.")
