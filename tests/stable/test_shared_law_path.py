@@ -96,17 +96,31 @@ def test_matches_the_exact_quadrature_everywhere(alpha, beta):
         assert np.max(np.abs(ours[both] - ref[both])) < 1e-8
 
 
-def test_benchmark_laws_need_no_exact_fallback():
-    # The interpolant serves every point of a sample from these laws (panels all accepted).
-    for alpha, beta in [(1.5, 0.0), (1.3, 0.5), (0.8, -0.3), (0.6, 0.2), (1.05, 0.5)]:
-        law = _interpolate.LawInterpolant(
-            tf.constant([alpha], tf.float64),
-            tf.constant([beta], tf.float64),
-            exact=stable_math._chunked_log_values,
-            law_constants=stable_math._law_series_constants,
-        )
+def _law(alpha, beta):
+    return _interpolate.LawInterpolant(
+        tf.constant([alpha], tf.float64),
+        tf.constant([beta], tf.float64),
+        exact=stable_math._chunked_log_values,
+        law_constants=stable_math._law_series_constants,
+    )
+
+
+def test_benchmark_laws_need_no_refinement():
+    # Every first-level panel of the benchmark's laws passes both checks.
+    for alpha, beta in [(1.5, 0.0), (1.3, 0.5), (0.8, -0.3), (0.6, 0.2)]:
+        law = _law(alpha, beta)
         assert bool(tf.reduce_all(law.valid)), (alpha, beta, law.error_estimate.numpy())
         assert float(tf.reduce_max(law.error_estimate)) < 1e-9
+
+
+@pytest.mark.parametrize("alpha,beta", [(1.05, 0.5), (0.95, 0.5), (1.7, -0.7), (1.9, 0.0), (0.5, 1.0)])
+def test_samples_need_no_exact_fallback(alpha, beta):
+    # Every draw is served by an accepted (possibly refined) panel or by the tail series.
+    law = _law(alpha, beta)
+    x = tf.constant(Stable(np.float64(alpha), np.float64(beta)).sample(3000, seed=(3, 4)))
+    index = tf.zeros([3000], tf.int32)
+    served = law.evaluate(x, index)[3] | law.series.evaluate(x, law.zeta, index)[3]
+    assert bool(tf.reduce_all(served))
 
 
 def test_rejected_panels_are_refined():
@@ -116,7 +130,7 @@ def test_rejected_panels_are_refined():
         tf.constant([0.0, 0.0], tf.float64),
         exact=stable_math._chunked_log_values,
         law_constants=stable_math._law_series_constants,
-    )
+    )  # two laws at once
     assert not bool(tf.reduce_all(law.valid[0])) and bool(tf.reduce_all(law.valid[1]))
     assert int(tf.reduce_sum(tf.cast(law.refined_slot >= 0, tf.int32))) == int(
         tf.reduce_sum(tf.cast(~law.valid, tf.int32))

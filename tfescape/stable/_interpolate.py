@@ -8,9 +8,10 @@ Layout, per law (alpha, beta) and per side of a centre c (c = zeta for alpha < 1
 where the density is smooth but not analytic; c = 0 otherwise), with u = x0 - c and a = abs(u):
 
 * a centre piece, a <= exp(-7), interpolated in a (degree 8);
-* eight panels in s = log(a), with ends -7, -3.5, -1.5, -0.5, 0.5, 1.5, 2.5, (2.5 + s_hi)/2, s_hi
-  (degree 20 each), where s_hi = log(y_ser + abs(zeta - c)) clipped to [3, 7] and y_ser is where the
-  tail series becomes exact to 1e-14 (never, on the light side of a skewed law);
+* five panels in s = log(a), with ends -7, -3.5, -1, 1, 2.5, s_hi and degrees 16, 20, 28, 28, 20, where
+  s_hi = log(y_ser + abs(zeta - c)) clipped to [3, 7] and y_ser is where the tail series becomes exact to
+  1e-14 (never, on the light side of a skewed law); the wide body panels of high degree need fewer nodes
+  than narrow ones of low degree for the same accuracy (measured over alpha in [0.5, 2], beta in [-1, 1]);
 * beyond s_hi: the tail series f(y) = (1/pi) sum_k (-1)^(k+1) sigma^k Gamma(k alpha + 1)/k! sin(k alpha L)
   y^(-k alpha - 1) (and its integral for S), y = x0 - zeta, evaluated by Horner's rule in y^(-alpha), where
   the first omitted term bounds the error below 1e-14 of the sum.
@@ -19,7 +20,7 @@ The three functions are interpolated in log space (absolute error in log = relat
 Each panel is accepted a posteriori only if (1) all its node values are finite, (2) the sum of the
 magnitudes of its last three Chebyshev coefficients is below 1e-9, and (3) the interpolant agrees with the
 exact quadrature to 1e-9 at two extra points (t = -0.8, 0.8) of the panel. A rejected s-panel with finite
-node values is split into four equal parts, each fitted and checked the same way (this resolves the
+node values is split into four equal parts of degree 20, each fitted and checked the same way (this resolves the
 Gaussian-to-power-law crossover of alpha near 2 and the shoulder of alpha near 1 on the far side of zeta).
 Points in a panel still rejected, beyond s_hi where the series check fails, or with a non-finite result,
 are recomputed with the exact quadrature, so the accuracy is that of the quadrature (about 1e-12) up to the
@@ -27,9 +28,9 @@ are recomputed with the exact quadrature, so the accuracy is that of the quadrat
 body of the laws of the benchmark). All of it is made of TensorFlow ops and linear in the node values, so
 gradients with respect to x, alpha and beta flow through (node values carry the quadrature's own gradients).
 
-Cost per law: 195 quadrature evaluations per side (9 + 8 x 21 nodes, 18 check points), about 10 ms per side
-on one CPU core, then about 1 microsecond per point; the fast path is worth it from a few hundred points per
-law on (stable_math uses it from 1000).
+Cost per law: 138 quadrature evaluations per side (9 + 17 + 21 + 29 + 29 + 21 nodes, 12 check points),
+about 6-8 ms per side on one CPU core, then under a microsecond per point; the fast path is worth it from a
+few hundred points per law on (stable_math uses it from 1000).
 
 Symmetric laws (beta = 0 for every law) use the mirror image of the right side instead of evaluating the
 left side: f(-y) = f(y), F(-y) = S(y).
@@ -52,12 +53,14 @@ import tensorflow as tf
 _F64 = tf.float64
 _PI = math.pi
 
-DEGREE = 20
 CENTRE_DEGREE = 8
+# s-panels: (lower end in s = log|x0 - c|, degree); the last one ends at s_hi (law dependent).
+S_PANELS = ((-7.0, 16), (-3.5, 20), (-1.0, 28), (1.0, 28), (2.5, 20))
+MAX_DEGREE = max(d for _, d in S_PANELS)
+REFINE_DEGREE = 20
 S_LO = -7.0
-_S_FIXED = (-7.0, -3.5, -1.5, -0.5, 0.5, 1.5, 2.5)
 _S_HI_RANGE = (3.0, 7.0)
-_N_PANELS = len(_S_FIXED) + 2  # the centre piece, six fixed s-panels and two up to s_hi
+_N_PANELS = 1 + len(S_PANELS)  # the centre piece and the s-panels
 COEFFICIENT_TOL = 1e-9
 CHECK_TOL = 1e-9
 _CHECK_T = (-0.8, 0.8)
@@ -189,33 +192,33 @@ def _horner(coef, z):
 
 
 def _breakpoints(s_hi):
-    """s-panel ends [B, 2, 9] for s_hi [B, 2]."""
-    shape = tf.shape(s_hi)
-    fixed = tf.broadcast_to(tf.constant(_S_FIXED, _F64), tf.concat([shape, [len(_S_FIXED)]], 0))
-    last = _S_FIXED[-1]
-    tail = tf.stack([0.5 * (last + s_hi), s_hi], axis=-1)
-    return tf.concat([fixed, tail], axis=-1)
+    """s-panel ends [B, 2, len(S_PANELS) + 1] for s_hi [B, 2]."""
+    fixed = tf.constant([lo for lo, _ in S_PANELS], _F64)
+    fixed = tf.broadcast_to(fixed, tf.concat([tf.shape(s_hi), [len(S_PANELS)]], 0))
+    return tf.concat([fixed, s_hi[..., tf.newaxis]], axis=-1)
 
 
 def _node_abs_u(bps):
-    """abs(u) at the centre nodes [B, 2, nc+1], the s-panel nodes [B, 2, 8, n+1] and check points."""
-    t_c = tf.constant(_cheb_nodes(CENTRE_DEGREE), _F64)
-    t_s = tf.constant(_cheb_nodes(DEGREE), _F64)
+    """abs(u) at the nodes of the centre piece and of each s-panel ([B, 2, degree + 1] each), and at the
+    check points ([B, 2, _N_PANELS, 2])."""
     t_chk = tf.constant(_CHECK_T, _F64)
     a_lo = math.exp(S_LO)
-    centre = 0.5 * (t_c + 1.0) * a_lo * tf.ones_like(bps[:, :, :1])
+    ones = tf.ones_like(bps[:, :, :1])
+    nodes = [0.5 * (tf.constant(_cheb_nodes(CENTRE_DEGREE), _F64) + 1.0) * a_lo * ones]
+    for k, (_, degree) in enumerate(S_PANELS):
+        lo, hi = bps[:, :, k : k + 1], bps[:, :, k + 1 : k + 2]
+        nodes.append(tf.exp(lo + 0.5 * (tf.constant(_cheb_nodes(degree), _F64) + 1.0) * (hi - lo)))
     lo, hi = bps[:, :, :-1, tf.newaxis], bps[:, :, 1:, tf.newaxis]
-    panels = tf.exp(lo + 0.5 * (t_s + 1.0) * (hi - lo))
-    check_centre = 0.5 * (t_chk + 1.0) * a_lo * tf.ones_like(bps[:, :, :1])
+    check_centre = 0.5 * (t_chk + 1.0) * a_lo * ones
     check_panels = tf.exp(lo + 0.5 * (t_chk + 1.0) * (hi - lo))
-    checks = tf.concat([check_centre[:, :, tf.newaxis, :], check_panels], axis=2)  # [B, 2, 9, 2]
-    return centre, panels, checks
+    checks = tf.concat([check_centre[:, :, tf.newaxis, :], check_panels], axis=2)
+    return nodes, checks
 
 
 class _PanelFit(NamedTuple):
     """Chebyshev fit of panels (leading dimensions [...]; the three functions last)."""
 
-    coef: tf.Tensor  # [..., DEGREE + 1, 3], zero-padded above the panel's degree, non-finite set to 0
+    coef: tf.Tensor  # [..., MAX_DEGREE + 1, 3], zero-padded above the panel's degree, non-finite set to 0
     finite: tf.Tensor  # [...] all node values finite
     error: tf.Tensor  # [...] max of the coefficient-tail and check-point error estimates
     valid: tf.Tensor  # [...] finite and both estimates below their tolerances
@@ -233,7 +236,7 @@ def _fit(node_values, check_values, degree):
     check_err = tf.reduce_max(tf.abs(at_checks - check_values), axis=[-2, -1])
     check_err = tf.where(tf.math.is_nan(check_err), tf.constant(np.inf, _F64), check_err)
     valid = finite & (tail < COEFFICIENT_TOL) & (check_err < CHECK_TOL)
-    pad = [[0, 0]] * (len(coef.shape) - 2) + [[0, DEGREE - degree], [0, 0]]
+    pad = [[0, 0]] * (len(coef.shape) - 2) + [[0, MAX_DEGREE - degree], [0, 0]]
     return _PanelFit(tf.pad(coef, pad), finite, tf.maximum(tail, check_err), valid)
 
 
@@ -254,12 +257,11 @@ class LawInterpolant:
         s_hi = tf.math.log(tf.exp(tf.minimum(self.series.log_y_ser, 50.0)) + gap)
         self.s_hi = tf.clip_by_value(s_hi, *_S_HI_RANGE)  # [B, 2]
         self.bps = _breakpoints(self.s_hi)
-        centre_a, panel_a, check_a = _node_abs_u(self.bps)
+        node_a, check_a = _node_abs_u(self.bps)
         b = tf.shape(alpha)[0]
-        sizes = [CENTRE_DEGREE + 1, 8 * (DEGREE + 1), _N_PANELS * len(_CHECK_T)]
-        per_side = tf.concat(
-            [centre_a, tf.reshape(panel_a, [b, 2, -1]), tf.reshape(check_a, [b, 2, -1])], axis=2
-        )  # [B, 2, m]
+        degrees = [CENTRE_DEGREE] + [d for _, d in S_PANELS]
+        sizes = [d + 1 for d in degrees] + [_N_PANELS * len(_CHECK_T)]
+        per_side = tf.concat(node_a + [tf.reshape(check_a, [b, 2, -1])], axis=2)  # [B, 2, m]
         m = sum(sizes)
         side_sign = tf.constant([1.0, -1.0], _F64)[tf.newaxis, :, tf.newaxis]
         x_nodes = self.centre[:, tf.newaxis, tf.newaxis] + side_sign * per_side
@@ -278,16 +280,17 @@ class LawInterpolant:
 
         values = tf.cond(tf.reduce_all(tf.equal(beta, 0.0)), mirrored, both_sides)
         values = tf.stack(values, axis=-1)  # [B, 2, m, 3]
-        centre_v, panel_v, check_v = tf.split(values, sizes, axis=2)
-        panel_v = tf.reshape(panel_v, [b, 2, 8, DEGREE + 1, 3])
+        *node_v, check_v = tf.split(values, sizes, axis=2)
         check_v = tf.reshape(check_v, [b, 2, _N_PANELS, len(_CHECK_T), 3])
-        centre_fit = _fit(centre_v[:, :, tf.newaxis], check_v[:, :, :1], CENTRE_DEGREE)
-        panel_fit = _fit(panel_v, check_v[:, :, 1:], DEGREE)
-        fit = _PanelFit(*(tf.concat(pair, axis=2) for pair in zip(centre_fit, panel_fit, strict=True)))
-        self.valid = fit.valid  # [B, 2, 9]
+        fits = [
+            _fit(v[:, :, tf.newaxis], check_v[:, :, k : k + 1], d)
+            for k, (v, d) in enumerate(zip(node_v, degrees, strict=True))
+        ]
+        fit = _PanelFit(*(tf.concat(parts, axis=2) for parts in zip(*fits, strict=True)))
+        self.valid = fit.valid  # [B, 2, _N_PANELS]
         self.error_estimate = fit.error
-        # [n+1, B*2*9, 3] so that a gather along axis 1 gives one coefficient vector per point.
-        self.coef = tf.transpose(tf.reshape(fit.coef, [-1, DEGREE + 1, 3]), [1, 0, 2])
+        # [MAX_DEGREE + 1, B * 2 * _N_PANELS, 3]: a gather along axis 1 gives each point its coefficients.
+        self.coef = tf.transpose(tf.reshape(fit.coef, [-1, MAX_DEGREE + 1, 3]), [1, 0, 2])
         self._n_first = tf.shape(self.coef)[1]
         self._refine(alpha, beta, exact, fit.finite)
 
@@ -296,13 +299,13 @@ class LawInterpolant:
         refinable = ~self.valid & finite & (tf.range(_N_PANELS) > 0)[tf.newaxis, tf.newaxis, :]
         where = tf.cast(tf.where(refinable), tf.int32)  # [M, 3]: law, side, panel
         m = tf.shape(where)[0]
-        bps = tf.gather_nd(self.bps, where[:, :2])  # [M, 9]
+        bps = tf.gather_nd(self.bps, where[:, :2])  # [M, len(S_PANELS) + 1]
         lo = tf.gather(bps, where[:, 2] - 1, batch_dims=1)
         hi = tf.gather(bps, where[:, 2], batch_dims=1)
         frac = tf.constant(np.linspace(0.0, 1.0, REFINE + 1), _F64)
         edges = lo[:, tf.newaxis] + (hi - lo)[:, tf.newaxis] * frac  # [M, R+1]
         sub_lo, sub_hi = edges[:, :-1, tf.newaxis], edges[:, 1:, tf.newaxis]
-        t_all = tf.constant(np.concatenate([_cheb_nodes(DEGREE), _CHECK_T]), _F64)
+        t_all = tf.constant(np.concatenate([_cheb_nodes(REFINE_DEGREE), _CHECK_T]), _F64)
         s = sub_lo + 0.5 * (t_all + 1.0) * (sub_hi - sub_lo)  # [M, R, n+1+2]
         sign = 1.0 - 2.0 * tf.cast(where[:, 1], _F64)
         x = tf.gather(self.centre, where[:, 0])[:, tf.newaxis, tf.newaxis] + sign[
@@ -318,12 +321,13 @@ class LawInterpolant:
             return tuple(tf.zeros([0], _F64) for _ in range(3))
 
         values = tf.stack(tf.cond(m > 0, evaluate, nothing), axis=-1)
-        values = tf.reshape(values, [m, REFINE, DEGREE + 1 + len(_CHECK_T), 3])
-        fit = _fit(values[:, :, : DEGREE + 1], values[:, :, DEGREE + 1 :], DEGREE)
+        values = tf.reshape(values, [m, REFINE, REFINE_DEGREE + 1 + len(_CHECK_T), 3])
+        n_nodes = REFINE_DEGREE + 1
+        fit = _fit(values[:, :, :n_nodes], values[:, :, n_nodes:], REFINE_DEGREE)
         self.refined_valid = tf.reshape(fit.valid, [-1])
         # Slot of each first-level panel among the refined ones (-1: not refined).
         self.refined_slot = tf.reshape(tf.scatter_nd(where, tf.range(m) + 1, tf.shape(self.valid)) - 1, [-1])
-        refined_coef = tf.transpose(tf.reshape(fit.coef, [-1, DEGREE + 1, 3]), [1, 0, 2])
+        refined_coef = tf.transpose(tf.reshape(fit.coef, [-1, MAX_DEGREE + 1, 3]), [1, 0, 2])
         self.coef = tf.concat([self.coef, refined_coef], axis=1)
 
     def evaluate(self, x0, law_index):
@@ -335,11 +339,11 @@ class LawInterpolant:
         in_centre = a <= a_lo
         log_a = tf.math.log(tf.where(in_centre, tf.ones_like(a), a))
         pair = tf.stack([law_index, side], axis=1)
-        bps = tf.gather_nd(self.bps, pair)  # [N, 9]
+        bps = tf.gather_nd(self.bps, pair)  # [N, len(S_PANELS) + 1]
         count = tf.reduce_sum(tf.cast(log_a[:, tf.newaxis] >= bps[:, 1:-1], tf.int32), axis=1)
         panel = tf.where(in_centre, tf.zeros_like(count), count + 1)
         lo = tf.gather(bps, tf.maximum(panel - 1, 0), batch_dims=1)
-        hi = tf.gather(bps, tf.minimum(panel, 8), batch_dims=1)
+        hi = tf.gather(bps, tf.minimum(panel, len(S_PANELS)), batch_dims=1)
         t_s = 2.0 * (log_a - lo) / (hi - lo) - 1.0
         t = tf.where(in_centre, 2.0 * a / a_lo - 1.0, t_s)
         in_domain = in_centre | (log_a <= bps[:, -1])

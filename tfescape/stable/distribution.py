@@ -19,7 +19,7 @@ tested). ``log_prob`` is computed in log space: it stays finite where the densit
 |x| up to 1e300) and is -inf only outside the support (alpha < 1, beta = +-1). float32 inputs are
 evaluated in float64 and cast back. From 1000 points per law on (a sample under one law), prob/cdf/
 survival use a checked per-law interpolant of the same quadrature (agreement below 1e-8 relative, with the
-quadrature as fallback where a check fails), 20-40x faster than the pointwise quadrature.
+quadrature as fallback where a check fails), 20-80x faster than the pointwise quadrature.
 
 References:
     Nolan (1997), Numerical calculation of stable densities and distribution functions.
