@@ -20,8 +20,9 @@ The three functions are interpolated in log space (absolute error in log = relat
 Each panel is accepted a posteriori only if (1) all its node values are finite, (2) the sum of the
 magnitudes of its last three Chebyshev coefficients is below 1e-9, and (3) the interpolant agrees with the
 exact quadrature to 1e-9 at two extra points (t = -0.8, 0.8) of the panel. A rejected s-panel with finite
-node values is split into four equal parts of degree 20, each fitted and checked the same way (this resolves the
-Gaussian-to-power-law crossover of alpha near 2 and the shoulder of alpha near 1 on the far side of zeta).
+node values is split into four equal parts of degree 20, each fitted and checked the same way (this
+resolves the Gaussian-to-power-law crossover of alpha near 2 and the shoulder of alpha near 1 on the far
+side of zeta).
 Points in a panel still rejected, beyond s_hi where the series check fails, or with a non-finite result,
 are recomputed with the exact quadrature, so the accuracy is that of the quadrature (about 1e-12) up to the
 1e-9 acceptance level (measured: at most about 3e-9 in log, at alpha = 2's far Gaussian tail; 1e-10 in the
