@@ -376,7 +376,7 @@ def _cached_runner(process, basin, config: _RunConfig, jit_compile, x0):
         advance = _chunk_stepper(process, basin, config)
         compiled = tf.function(advance, jit_compile=True, autograph=False)
         if jit_compile is not False and _step_loop_compiles(compiled, process, config, jit_compile, x0):
-            advance = compiled  # its trace for these shapes is reused by the run
+            advance = compiled  # compiled at run time, once per pool size
         else:
             advance = tf.function(advance, autograph=False)
         run = tf.function(_build_runner(process, config, advance), autograph=False)
