@@ -14,8 +14,15 @@ Three tables, printed as Markdown:
    update() and peak memory (tracemalloc for Python/numpy allocations, ru_maxrss for the process).
 
 4. fit(method="mle") on --mle-datasets seeded datasets per alpha (seconds per fit).
+5. paired (section "paired"): scipy's maximum-likelihood fit and ours (default method and "mle") on the same
+   first --paired K datasets per alpha (default 4) of the 50 seeded datasets of table 2: per-alpha alpha RMSE
+   of each on those K datasets, their ratio, every per-dataset error (K is small: read the spread), the time
+   ratio, and the default method's RMSE over all 50 datasets. Datasets are visited index-major (dataset 0 of
+   every alpha, then dataset 1, ...) and each result is printed as it arrives, so a cut-short run still gives
+   paired results for every alpha.
 
-Run:  python benchmarks/bench_stable_fit.py [--quick] [--scipy-fits K] [--mle-datasets K] [--sections ...]
+Run:  python benchmarks/bench_stable_fit.py [--quick] [--scipy-fits K] [--mle-datasets K] [--paired K]
+      [--sections tail,fit,mle,stream,paired]
 """
 
 from __future__ import annotations
@@ -191,6 +198,73 @@ def bench_mle(num_datasets, n):
         )
 
 
+def _rmse(estimates, alpha):
+    return math.sqrt(np.mean((np.asarray(estimates) - alpha) ** 2))
+
+
+def _timed_scipy_fit(x):
+    levy_stable.parameterization = "S0"
+    start = time.perf_counter()
+    params = levy_stable.fit(x)
+    return float(params[0]), time.perf_counter() - start
+
+
+def _timed_fit_alpha(x, method, repeats):
+    seconds, result = timed(lambda: fit(x, method=method), repeats)
+    return float(result.alpha), seconds
+
+
+def _print_paired_summary(rows, data, num_datasets):
+    k = len(rows[ALPHAS[0]])
+    print(f"\nPer alpha over the {k} paired datasets (errors are estimate - alpha, in dataset order):\n")
+    print(
+        "| alpha | scipy RMSE | fit RMSE | fit / scipy | mle RMSE | mle / scipy | scipy errors | fit errors "
+        "| mle errors | scipy s (median) | fit s (median) | speed-up fit | speed-up mle "
+        f"| fit RMSE, all {num_datasets} |"
+    )
+    print("|---" * 14 + "|")
+    for a in ALPHAS:
+        scipy_est, scipy_s, ours_est, ours_s, mle_est, mle_s = np.array(rows[a]).T
+        all_est = fit(data[a]).alpha.numpy()
+        r_scipy, r_ours, r_mle = _rmse(scipy_est, a), _rmse(ours_est, a), _rmse(mle_est, a)
+        errors = [", ".join(f"{e - a:+.3f}" for e in est) for est in (scipy_est, ours_est, mle_est)]
+        print(
+            f"| {a} | {r_scipy:.3f} | {r_ours:.3f} | {r_ours / r_scipy:.2f} | {r_mle:.3f} | "
+            f"{r_mle / r_scipy:.2f} | " + " | ".join(errors) + f" | {np.median(scipy_s):.0f} | "
+            f"{np.median(ours_s):.4f} | {np.median(scipy_s) / np.median(ours_s):,.0f}x | "
+            f"{np.median(scipy_s) / np.median(mle_s):,.0f}x | {_rmse(all_est, a):.3f} |",
+            flush=True,
+        )
+    print(flush=True)
+
+
+def bench_paired(num_datasets, n, k):
+    """scipy's fit, fit() and fit(method='mle') on the same first k seeded datasets per alpha."""
+    print(
+        f"\n### paired: scipy.stats.levy_stable.fit vs fit on the same first {k} of {num_datasets} datasets "
+        f"of n = {n} per alpha\n",
+        flush=True,
+    )
+    data = {a: scipy_draws(a, (num_datasets, n), seed=int(100 * a)) for a in ALPHAS}
+    rows = {a: [] for a in ALPHAS}
+    print("| alpha | dataset | scipy alpha | scipy s | fit alpha | fit s | mle alpha | mle s |")
+    print("|---|---|---|---|---|---|---|---|", flush=True)
+    for i in range(k):
+        for a in ALPHAS:
+            x = data[a][i]
+            scipy_alpha, scipy_s = _timed_scipy_fit(x)
+            ours_alpha, ours_s = _timed_fit_alpha(x, "auto", 5)
+            mle_alpha, mle_s = _timed_fit_alpha(x, "mle", 1)
+            rows[a].append((scipy_alpha, scipy_s, ours_alpha, ours_s, mle_alpha, mle_s))
+            print(
+                f"| {a} | {i} | {scipy_alpha:.4f} | {scipy_s:.1f} | {ours_alpha:.4f} | {ours_s:.4f} | "
+                f"{mle_alpha:.4f} | {mle_s:.1f} |",
+                flush=True,
+            )
+        if i >= 1:
+            _print_paired_summary(rows, data, num_datasets)
+
+
 def bench_accumulator(total, chunk):
     print(f"\n### TailIndexAccumulator: {total:.0e} SaS(1.5) scalars in chunks of {chunk:.0e}\n")
     acc = TailIndexAccumulator(block_size=1000)
@@ -224,7 +298,12 @@ def main():
     parser.add_argument(
         "--mle-datasets", type=int, default=None, help="our MLE fits per alpha (seconds each)"
     )
-    parser.add_argument("--sections", default="tail,fit,mle,stream", help="comma-separated subset to run")
+    parser.add_argument(
+        "--paired", type=int, default=4, help="datasets per alpha fitted by scipy and us (section 'paired')"
+    )
+    parser.add_argument(
+        "--sections", default="tail,fit,mle,stream", help="comma-separated subset (also: paired)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
     scipy_fits = args.scipy_fits if args.scipy_fits is not None else (0 if args.quick else 1)
@@ -239,6 +318,8 @@ def main():
         bench_mle(mle_datasets, 1000)
     if "stream" in sections:
         bench_accumulator(10**7 if args.quick else 10**8, 10**6)
+    if "paired" in sections:
+        bench_paired(20 if args.quick else 50, 1000, args.paired)
 
 
 if __name__ == "__main__":
