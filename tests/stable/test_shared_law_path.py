@@ -223,6 +223,16 @@ def test_eager_and_graph_agree():
     np.testing.assert_array_equal(d.cdf(x), graph_cdf)
 
 
+@pytest.mark.slow
+def test_unknown_length_chooses_the_path_in_the_graph():
+    # Slow: both paths are traced into one graph (about 10-30 s here).
+    d = Stable(np.float64(1.3), np.float64(-0.4), np.float64(1.2), np.float64(0.1))
+    x = tf.constant(np.linspace(-20, 20, N_FAST))
+    dynamic = tf.function(lambda v: d.log_prob(v), input_signature=[tf.TensorSpec([None], tf.float64)])
+    np.testing.assert_array_equal(dynamic(x), d.log_prob(x))
+    np.testing.assert_array_equal(dynamic(x[:50]), d.log_prob(x[:50]))
+
+
 def test_float32():
     x = np.linspace(-30, 30, N_FAST)
     d32, d64 = Stable(1.6, 0.4), Stable(np.float64(1.6), np.float64(0.4))
