@@ -601,7 +601,11 @@ def _mapped_log_values(x0, alpha, beta):
     return tuple(tf.reshape(v, [-1])[:n] for v in outs)
 
 
-@tf.function(input_signature=[_VECTOR, tf.TensorSpec([None], tf.int32), _VECTOR, _VECTOR], autograph=False)
+@tf.function(
+    input_signature=[_VECTOR, tf.TensorSpec([None], tf.int32), _VECTOR, _VECTOR],
+    autograph=False,
+    experimental_attributes=_NOINLINE,
+)
 def _interpolated_log_values(x0, law_index, alpha, beta):
     return _interpolate.log_values(
         x0, law_index, alpha, beta, exact=_chunked_log_values, law_constants=_law_series_constants
