@@ -42,8 +42,8 @@ Derivation.
     a_i depends on eta only through eta (1 - b1)^-1 Q^-1 H (the pull-back during the pay-out) and tends to 1
     as eta -> 0, slowly (1 - a_i ~ r log(1/r) with r = eta lambda / (1 - b1)); b1 = 0 gives a_i = 1 exactly.
     Measured on a 2-D anisotropic basin (tests/sde/test_exit_theory.py), discrete Adam with b1 = 0.9 over
-    its SDE, both driven by the same increments: 1.44-1.61 at eta = 0.01 (predicted 1.50), 1.18-1.25 at
-    eta = 0.0025 (1.19) and 1.05 at eta = 0.000625 (1.07).
+    its SDE, both driven by the same increments: 1.44-1.62 at eta = 0.01 (predicted 1.50), 1.18-1.26 at
+    eta = 0.0025 (1.19) and 1.04-1.09 at eta = 0.000625 (1.07).
 
 The law is an asymptotic as eps -> 0. At finite eps the path is spread around x* (relative corrections
 of order eps^alpha), and an Euler-Maruyama simulation adds a dt bias; compare at small eps and dt.
