@@ -185,10 +185,13 @@ def add_tail_index_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE.npy",
         help="estimate the tail index of these samples (a .npy array, flattened) and stop",
     )
+    from tfescape.stable.tail_index import METHODS
+
     parser.add_argument(
         "--method",
         default="mohammadi",
-        help="estimator for --samples: mohammadi, mohammadi_order, hill, ecf_regression",
+        choices=METHODS,
+        help="estimator for --samples (default: %(default)s)",
     )
     add_compare_arguments(parser)
     parser.set_defaults(out="results/tail_index")
