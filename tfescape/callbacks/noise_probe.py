@@ -49,6 +49,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfescape import data as data_lib
 from tfescape import noise as noise_lib
 from tfescape._atomic import atomic_write
 from tfescape._seeds import sanitize_seed
@@ -303,9 +304,20 @@ class GradientNoiseProbe(keras.callbacks.Callback):
     def measure(self, step: int | None = None) -> NoiseProbeRecord:
         """Measure now, append the record to ``history``, log it, and return it.
 
+        Minibatches are a pure function of (data seed, step): a :func:`tfescape.data.load_dataset`
+        training pipeline is read from data epoch :func:`noise_data_epoch` (step) on, and its epoch
+        counter is restored afterwards, so a restarted process measures the same batches. Other
+        pipelines are iterated as they are.
+
         Args:
             step: the step to file the record under (default: the optimizer's iterations).
         """
+        if step is None:
+            step = self._current_step()
+        with data_lib.pinned_data_epoch((self.dataset, self.noise_dataset), noise_data_epoch(step)):
+            return self._measure(step)
+
+    def _measure(self, step: int | None) -> NoiseProbeRecord:
         model = self.model
         if step is None:
             step = self._current_step()
@@ -465,6 +477,14 @@ class GradientNoiseProbe(keras.callbacks.Callback):
         with atomic_write(path) as handle:
             np.savez(handle, **arrays)
         return path
+
+
+def noise_data_epoch(step: int) -> int:
+    """The data epoch a probe measuring at optimizer ``step`` starts from: -(step + 1) * 2**20.
+
+    Negative, so it never coincides with a training epoch, and 2**20 passes apart from the next step's.
+    """
+    return -(int(step) + 1) * 2**20
 
 
 def _histogram(z, bins):
