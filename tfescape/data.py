@@ -115,6 +115,8 @@ class LoadedDataset(NamedTuple):
 
 def keras_cache_dir(cache_dir: str | os.PathLike | None = None) -> str:
     """The folder where keras.datasets keeps its files: ``<cache_dir or KERAS_HOME or ~/.keras>/datasets``."""
+    if cache_dir is not None and not isinstance(cache_dir, str | os.PathLike):
+        raise ValueError(f"cache_dir must be a folder path or None, got {cache_dir!r}.")
     if cache_dir is None:
         from keras.src.backend import config as keras_config
 
@@ -183,6 +185,7 @@ def load_arrays(
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}.")
     if image_size is not None and image_size < 1:
         raise ValueError(f"image_size must be a positive integer or None, got {image_size}.")
+    _check_array_options(seed, image_size, max_train, max_test, download_timeout, separation)
     if name == "synthetic":
         x, y = _synthetic(num_examples, num_features, num_classes, separation, seed)
         x_train, y_train, x_test, y_test = _seeded_split(x, y, test_fraction, seed)
@@ -415,8 +418,19 @@ class SyncDataEpoch(keras.callbacks.Callback):
         set_data_epoch(self.dataset, int(epoch))
 
 
+def _check_array_options(seed, image_size, max_train, max_test, download_timeout, separation) -> None:
+    from tfescape import _checks
+
+    _checks.integer(seed, "seed", minimum=0)
+    _checks.optional_positive_int(image_size, "image_size")
+    _checks.optional_positive_int(max_train, "max_train")
+    _checks.optional_positive_int(max_test, "max_test")
+    _checks.positive_float(download_timeout, "download_timeout")
+    _checks.nonnegative_float(separation, "separation")
+
+
 def _check_name(name: str) -> None:
-    if name not in DATASETS:
+    if not isinstance(name, str) or name not in DATASETS:
         raise ValueError(f"Unknown dataset {name!r}. Choose one of {', '.join(DATASETS)}.")
 
 

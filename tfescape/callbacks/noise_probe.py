@@ -49,6 +49,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfescape import _checks
 from tfescape import data as data_lib
 from tfescape import noise as noise_lib
 from tfescape._atomic import atomic_write
@@ -234,6 +235,8 @@ class GradientNoiseProbe(keras.callbacks.Callback):
         seed=None,
     ):
         super().__init__()
+        _check_options(every_n_steps, num_batches, at_steps, max_coordinates, histogram_bins)
+        _check_estimator_options(method, confidence, interval, noise_dataset)
         if not isinstance(dataset, tf.data.Dataset):
             raise ValueError(f"dataset must be a batched tf.data.Dataset of (x, y), got {type(dataset)}.")
         if every_n_steps is not None and (int(every_n_steps) != every_n_steps or every_n_steps < 1):
@@ -477,6 +480,27 @@ class GradientNoiseProbe(keras.callbacks.Callback):
         with atomic_write(path) as handle:
             np.savez(handle, **arrays)
         return path
+
+
+def _check_options(every_n_steps, num_batches, at_steps, max_coordinates, histogram_bins) -> None:
+    _checks.optional_positive_int(every_n_steps, "GradientNoiseProbe every_n_steps")
+    _checks.integer(num_batches, "GradientNoiseProbe num_batches", minimum=2)
+    for step in at_steps:
+        _checks.integer(step, "GradientNoiseProbe at_steps entry", minimum=0)
+    _checks.positive_int(max_coordinates, "GradientNoiseProbe max_coordinates")
+    _checks.positive_int(histogram_bins, "GradientNoiseProbe histogram_bins")
+
+
+def _check_estimator_options(method, confidence, interval, noise_dataset) -> None:
+    from tfescape.stable.tail_index import INTERVALS, METHODS
+
+    _checks.choice(method, "GradientNoiseProbe method", METHODS)
+    _checks.probability(confidence, "GradientNoiseProbe confidence")
+    _checks.choice(interval, "GradientNoiseProbe interval", INTERVALS)
+    if noise_dataset is not None and not isinstance(noise_dataset, tf.data.Dataset):
+        raise ValueError(
+            f"noise_dataset must be a batched tf.data.Dataset of (x, y) or None, got {type(noise_dataset)}."
+        )
 
 
 def noise_data_epoch(step: int) -> int:

@@ -72,6 +72,7 @@ import math
 import numpy as np
 from scipy import special
 
+from tfescape import _checks
 from tfescape.sde.increments import validate_alpha
 
 __all__ = [
@@ -107,7 +108,7 @@ def _matrix(name, g) -> np.ndarray:
     g = np.asarray(g, dtype=np.float64)
     if g.ndim == 0:
         g = g.reshape(1, 1)
-    if g.ndim != 2 or g.shape[0] != g.shape[1] or not np.all(np.isfinite(g)):
+    if g.ndim != 2 or g.shape[0] != g.shape[1] or g.size == 0 or not np.all(np.isfinite(g)):
         raise ValueError(
             f"{name} must be a finite square [d, d] matrix (or a scalar in 1-D), got shape {g.shape}."
         )
@@ -286,7 +287,8 @@ def momentum_attenuation(
 
 def sgd_noise_matrix(*, eps, sigma, dim) -> np.ndarray:
     """G = eps Sigma, with Sigma a scalar, a diagonal [d] or a full [d, d] matrix."""
-    sigma = np.asarray(sigma, np.float64)
+    dim = _checks.positive_int(dim, "dim")
+    sigma = _checks.finite_array(sigma, "sigma")
     dense = np.diag(np.broadcast_to(sigma, (dim,))) if sigma.ndim <= 1 else sigma
     return _positive("eps", eps) * dense
 
@@ -302,6 +304,7 @@ def adam_noise_matrix(*, eps, sigma, preconditioner, dim) -> np.ndarray:
 def paper_form(rate, *, alpha, eps) -> tuple[float, float]:
     """(Theta, m(W)) with Theta = (2/alpha) eps^alpha and m(W) = nu(W) / Theta (Zhou et al. 2020)."""
     alpha = validate_alpha(alpha)
+    rate = _checks.nonnegative_float(rate, "rate")
     theta = 2.0 / alpha * _positive("eps", eps) ** alpha
     return theta, float(rate) / theta
 
