@@ -195,3 +195,24 @@ def test_pinned_data_epoch_restores_the_counter_and_skips_other_datasets():
         set_data_epoch(test, 0)
     with pytest.raises(ValueError, match="epoch must be an integer"):
         set_data_epoch(train, 1.5)
+
+
+def test_sync_data_epoch_under_a_mirrored_strategy(two_device_strategy):
+    """Keras reads a first batch to build the model under a strategy; the callback keeps epochs exact."""
+    import keras
+
+    train, _, info = load_dataset("digits", batch_size=64, seed=0, max_train=256, flatten=True)
+
+    def fit_once():
+        with two_device_strategy.scope():
+            model = keras.Sequential([keras.Input(info.input_shape), keras.layers.Dense(info.num_classes)])
+            model.set_weights([np.full(w.shape, 0.01, w.dtype) for w in model.get_weights()])
+            model.compile(
+                keras.optimizers.SGD(0.1), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+            )
+        model.fit(train, epochs=2, verbose=0, callbacks=[SyncDataEpoch(train)])
+        return model.get_weights()
+
+    first, second = fit_once(), fit_once()
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-7)
