@@ -11,10 +11,15 @@ used when their files are in the Keras cache or the machine is online; otherwise
 :class:`DatasetUnavailableError` names the cache path and suggests "digits". Nothing here hangs on a
 dead network: downloads run under a socket timeout.
 
+Data order: the training pipeline's order in data epoch ``e`` is a pure function of ``(seed, e)``, so
+every optimizer trained on one pipeline can see the same batches, in this process or a restarted one:
+pass ``SyncDataEpoch(train)`` to ``model.fit`` (or call :func:`set_data_epoch` before each pass).
+
 Example:
     >>> train, test, info = load_dataset("digits", batch_size=64, seed=0)
     >>> info.input_shape, info.num_classes
     ((8, 8, 1), 10)
+    >>> model.fit(train, epochs=3, callbacks=[SyncDataEpoch(train)])  # doctest: +SKIP
 """
 
 from __future__ import annotations
