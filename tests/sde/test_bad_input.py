@@ -217,6 +217,40 @@ THEORY_CASES = {
     ],
 }
 
+THEORY_CASES["box_escape_rate"] += [
+    (
+        lambda: theory.box_escape_rate(alpha=1.5, noise_matrix=_H, low=[-1, -1], high=[1, 1], x0=[NAN, 0]),
+        "x0",
+    ),
+    (
+        lambda: theory.box_escape_rate(alpha=1.5, noise_matrix=_H, low=[NAN, -1], high=[1, 1], x0=[0, 0]),
+        "low",
+    ),
+]
+THEORY_CASES["ball_escape_rate"] += [
+    (lambda: theory.ball_escape_rate(alpha=1.5, noise_matrix=_H, center=[NAN, 0], radius=1.0), "center"),
+    (
+        lambda: theory.ball_escape_rate(alpha=1.5, noise_matrix=_H, center=[0, 0], radius=1.0, x0=[NAN, 0]),
+        "x0",
+    ),
+]
+THEORY_CASES["quadratic_escape_rate"] += [
+    (
+        lambda: theory.quadratic_escape_rate(alpha=1.5, noise_matrix=_H, hessian=_H, height=1.0, x0=[NAN, 0]),
+        "x0",
+    ),
+    (
+        lambda: theory.quadratic_escape_rate(
+            alpha=1.5, noise_matrix=_H, hessian=_H, height=1.0, center=[INF, 0]
+        ),
+        "center",
+    ),
+]
+THEORY_CASES["interval_escape_rate"] += [
+    (lambda: theory.interval_escape_rate(alpha=1.5, scale=1.0, low=-1.0, high=1.0, x0=NAN), "x0"),
+]
+CASES["QuadraticBasin"] += [(lambda: sde.QuadraticBasin(_H, center=[NAN, 0.0]), "center")]
+
 RESULT_TYPES = {"SGDState", "AdamState", "NoisyAdamState", "ExitTimes", "MeanEstimate", "EscapePrediction"}
 
 

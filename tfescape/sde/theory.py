@@ -152,6 +152,10 @@ def box_escape_rate(*, alpha, noise_matrix, low, high, x0) -> float:
     alpha = validate_alpha(alpha)
     g = _matrix("noise_matrix", noise_matrix)
     d = g.shape[0]
+    _checks.finite_array(x0, "x0")
+    for name, bound in (("low", low), ("high", high)):
+        if np.any(np.isnan(np.asarray(bound, np.float64))):
+            raise ValueError(f"{name} contains NaN; give the box's faces as numbers (inf for an open side).")
     low = np.broadcast_to(np.asarray(low, np.float64), (d,))
     high = np.broadcast_to(np.asarray(high, np.float64), (d,))
     x0 = np.broadcast_to(np.asarray(x0, np.float64), (d,))
@@ -181,6 +185,9 @@ def ball_escape_rate(*, alpha, noise_matrix, center, radius, x0=None) -> float:
     alpha = validate_alpha(alpha)
     g = _matrix("noise_matrix", noise_matrix)
     radius = _positive("radius", radius)
+    _checks.finite_array(center, "center")
+    if x0 is not None:
+        _checks.finite_array(x0, "x0")
     center = np.broadcast_to(np.asarray(center, np.float64), (g.shape[0],))
     offset = np.zeros_like(center) if x0 is None else np.asarray(x0, np.float64) - center
     c = float(offset @ offset) - radius**2
@@ -207,6 +214,9 @@ def quadratic_escape_rate(*, alpha, noise_matrix, hessian, height, x0=None, cent
     d = g.shape[0]
     h = _hessian_matrix(hessian, d)
     height = _positive("height", height)
+    for name, point in (("x0", x0), ("center", center)):
+        if point is not None:
+            _checks.finite_array(point, name)
     center = np.zeros(d) if center is None else np.broadcast_to(np.asarray(center, np.float64), (d,))
     offset = np.zeros(d) if x0 is None else np.asarray(x0, np.float64) - center
     c = 0.5 * float(offset @ h @ offset) - height
