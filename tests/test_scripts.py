@@ -69,6 +69,8 @@ def test_compare_smoke_end_to_end_then_resumes(tmp_path):
 
     md = (out / "report.md").read_text()
     assert "## Summary" in md and "| quantity | SGD | Adam |" in md
+    assert md.index("## Findings") < md.index("## Summary")  # the report opens with what the run found
+    assert "links of the paper's argument measured for SGD against Adam" in md
     figures = [line.split("](")[1].rstrip(")") for line in md.splitlines() if line.startswith("![")]
     assert figures, "the report shows no figure"
     for fig in figures:

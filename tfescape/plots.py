@@ -459,7 +459,9 @@ class EscapeBar:
     """One escape-time measurement: optimizer ``optimizer`` leaving the basin of minimum ``basin``.
 
     ``predicted`` is the theory's mean exit time; ``simulated`` the Monte Carlo mean with interval
-    [``low``, ``high``] (NaN where not simulated). Times in SDE time units.
+    [``low``, ``high``] (NaN where not simulated); ``observed`` the mean first exit of real training with
+    interval [``observed_low``, ``observed_high``] (NaN where not observed; inf where every replica stayed:
+    drawn as an arrow from its lower bound). All in one time unit (the figure's ``time_unit``).
     """
 
     basin: str
@@ -468,19 +470,26 @@ class EscapeBar:
     simulated: float = float("nan")
     low: float = float("nan")
     high: float = float("nan")
+    observed: float = float("nan")
+    observed_low: float = float("nan")
+    observed_high: float = float("nan")
 
 
 def escape_times(
     bars: Sequence[EscapeBar], *, time_unit: str = "SDE time", styles: Styles | None = None
 ) -> Figure:
-    """Predicted (hatched) and simulated (solid, with interval) mean escape times per basin and optimizer."""
+    """Predicted (hatched), simulated (solid) and observed (dotted outline) mean escape times, with intervals,
+    per basin and optimizer; an observation where no replica left is an arrow up from its lower bound."""
     if not bars:
         raise ValueError("escape_times needs at least one EscapeBar.")
     basins = list(dict.fromkeys(b.basin for b in bars))
     optimizers = list(dict.fromkeys(b.optimizer for b in bars))
+    observed = any(np.isfinite(b.observed) or np.isfinite(b.observed_low) for b in bars)
+    per = 3 if observed else 2
     fig, axes = new_figure(1, height=3.6 + 0.25 * len(optimizers))
     ax = axes[0, 0]
-    width = 0.8 / (2 * len(optimizers))
+    width = 0.8 / (per * len(optimizers))
+    tips = []
     with figure_style():
         for j, opt in enumerate(optimizers):
             color, label = _style(opt, styles)
@@ -489,7 +498,7 @@ def escape_times(
                 if not found:
                     continue
                 b = found[0]
-                left = i - 0.4 + 2 * j * width
+                left = i - 0.4 + per * j * width
                 ax.bar(
                     left + width / 2,
                     b.predicted,
@@ -512,12 +521,17 @@ def escape_times(
                         capsize=3,
                         label=f"{label} simulated" if i == 0 else None,
                     )
+                if observed:
+                    name = f"{label} observed" if i == 0 else None
+                    tips.append(_observed_bar(ax, left + 2.5 * width, width, b, color, name))
         ax.set_xticks(
             range(len(basins)),
             [_style(b, styles)[1].replace(" (", "\n(").replace(", ", ",\n") for b in basins],
             fontsize="small" if len(basins) > 2 else None,
         )
         ax.set_yscale("log")
+        if tips and np.isfinite(np.nanmax(tips)):
+            ax.set_ylim(top=max(ax.get_ylim()[1], 1.3 * float(np.nanmax(tips))))
         _plain_log_ticks(ax.yaxis)
         ax.set(
             xlabel="basin (around the final minimum of)",
@@ -526,6 +540,25 @@ def escape_times(
         )
         ax.legend(fontsize="small", ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.22))
     return fig
+
+
+def _observed_bar(ax, x, width, b: EscapeBar, color, label) -> float:
+    """The observed mean (white bar, dotted outline, interval), or an arrow up from the lower bound where no
+    replica left; returns the highest point drawn (NaN if nothing was drawn)."""
+    outline = {"color": "white", "edgecolor": color, "linestyle": ":", "linewidth": 1.6, "label": label}
+    if np.isfinite(b.observed):
+        err = np.array([[b.observed - b.observed_low], [b.observed_high - b.observed]])
+        err = np.where(np.isfinite(err), np.clip(err, 0, None), 0.0)
+        ax.bar(x, b.observed, width, yerr=err, capsize=3, **outline)
+        return float(b.observed_high if np.isfinite(b.observed_high) else b.observed)
+    if np.isfinite(b.observed_low):
+        ax.bar(x, b.observed_low, width, **outline)
+        tip = 2.5 * b.observed_low
+        ax.annotate(
+            "", xy=(x, tip), xytext=(x, b.observed_low), arrowprops={"arrowstyle": "->", "color": color}
+        )
+        return float(tip)
+    return float("nan")
 
 
 def exit_time_scaling(

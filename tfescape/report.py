@@ -69,16 +69,19 @@ class Section:
 
 @dataclass(frozen=True)
 class Report:
-    """A whole report: title, an optional intro, the summary table, sections and run metadata."""
+    """A whole report: title, an optional intro, opening sections (e.g. findings), the summary table,
+    sections and run metadata, rendered in that order."""
 
     title: str
     summary: Table | None = None
     sections: tuple[Section, ...] = ()
     intro: str = ""
     metadata: Mapping[str, object] = field(default_factory=dict)
+    opening: tuple[Section, ...] = ()
 
     def __post_init__(self):
         object.__setattr__(self, "sections", tuple(self.sections))
+        object.__setattr__(self, "opening", tuple(self.opening))
         object.__setattr__(self, "metadata", dict(self.metadata))
 
 
@@ -109,21 +112,28 @@ def to_markdown(report: Report) -> str:
     out = [f"# {report.title}", ""]
     if report.intro:
         out += [report.intro.strip(), ""]
+    for section in report.opening:
+        out += _markdown_section(section)
     if report.summary is not None:
         out += ["## Summary", "", *_markdown_table(report.summary), ""]
     for section in report.sections:
-        out += [f"## {section.title}", ""]
-        if section.text:
-            out += [section.text.strip(), ""]
-        for fig in section.figures:
-            out += [f"![{_md_escape(fig.caption or fig.path)}]({fig.path})", ""]
-            if fig.caption:
-                out += [f"*{_md_escape(fig.caption)}*", ""]
-        for table in section.tables:
-            out += [*_markdown_table(table), ""]
+        out += _markdown_section(section)
     if report.metadata:
         out += ["## Run", "", *_markdown_table(_metadata_table(report.metadata)), ""]
     return "\n".join(out).rstrip() + "\n"
+
+
+def _markdown_section(section: Section) -> list[str]:
+    out = [f"## {section.title}", ""]
+    if section.text:
+        out += [section.text.strip(), ""]
+    for fig in section.figures:
+        out += [f"![{_md_escape(fig.caption or fig.path)}]({fig.path})", ""]
+        if fig.caption:
+            out += [f"*{_md_escape(fig.caption)}*", ""]
+    for table in section.tables:
+        out += [*_markdown_table(table), ""]
+    return out
 
 
 def to_html(report: Report) -> str:
@@ -132,23 +142,31 @@ def to_html(report: Report) -> str:
     body = [f"<h1>{esc(report.title)}</h1>"]
     if report.intro:
         body += [_html_paragraphs(report.intro)]
+    for section in report.opening:
+        body += _html_section(section)
     if report.summary is not None:
         body += ["<h2>Summary</h2>", _html_table(report.summary)]
     for section in report.sections:
-        body += [f"<h2>{esc(section.title)}</h2>"]
-        if section.text:
-            body += [_html_paragraphs(section.text)]
-        for fig in section.figures:
-            caption = f"<figcaption>{esc(fig.caption)}</figcaption>" if fig.caption else ""
-            body += [
-                f'<figure><img src="{esc(fig.path, quote=True)}" alt="{esc(fig.caption or fig.path)}">'
-                f"{caption}</figure>"
-            ]
-        for table in section.tables:
-            body += [_html_table(table)]
+        body += _html_section(section)
     if report.metadata:
         body += ["<h2>Run</h2>", _html_table(_metadata_table(report.metadata))]
     return _HTML_TEMPLATE.format(title=esc(report.title), body="\n".join(body))
+
+
+def _html_section(section: Section) -> list[str]:
+    esc = html.escape
+    body = [f"<h2>{esc(section.title)}</h2>"]
+    if section.text:
+        body += [_html_paragraphs(section.text)]
+    for fig in section.figures:
+        caption = f"<figcaption>{esc(fig.caption)}</figcaption>" if fig.caption else ""
+        body += [
+            f'<figure><img src="{esc(fig.path, quote=True)}" alt="{esc(fig.caption or fig.path)}">'
+            f"{caption}</figure>"
+        ]
+    for table in section.tables:
+        body += [_html_table(table)]
+    return body
 
 
 def write_report(report: Report, out_dir: str | os.PathLike, *, name: str = "report") -> tuple[str, str]:
@@ -170,7 +188,7 @@ def write_report(report: Report, out_dir: str | os.PathLike, *, name: str = "rep
     """
     out_dir = os.fspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
-    for section in report.sections:
+    for section in (*report.opening, *report.sections):
         for fig in section.figures:
             if os.path.isabs(fig.path):
                 raise ValueError(

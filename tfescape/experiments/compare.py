@@ -9,8 +9,10 @@ Stages (tfescape.experiments.stages; each skipped when its marker ``stages/<name
 3. ``sharpness_<run>``: Hessian probes of each final minimum (tfescape.experiments.sharpness).
 4. ``escape``: predicted and simulated escape of every run from each minimum's basin
    (tfescape.experiments.escape; it needs every run's noise and sharpness).
-5. the figures, summary.csv and the report (report.md, report.html), rebuilt on every run from the saved
-   data (tfescape.experiments.compare_report).
+5. ``observed``: real training of every run restarted at every minimum, first exits from its basin
+   (tfescape.experiments.observed_escape).
+6. the findings (tfescape.claims), the figures, summary.csv and the report (report.md, report.html),
+   rebuilt on every run from the saved data (tfescape.experiments.compare_report).
 
 A run is named by its optimizer key ("sgd", "adam", "sgd_2", ...; tfescape.optimizers.specs).
 
@@ -48,7 +50,7 @@ __all__ = [
     "stage_list",
 ]
 
-STAGES = ("train", "noise", "sharpness", "escape")
+STAGES = ("train", "noise", "sharpness", "escape", "observed")
 """Names of the analysis stages the pipeline runs, in order (all but escape run once per optimizer)."""
 
 
@@ -68,6 +70,7 @@ def stage_list(config: CompareConfig) -> list[Stage]:
     """The pipeline's stages for ``config``, in order."""
     from tfescape.experiments.escape import escape_stage
     from tfescape.experiments.noise_tail import noise_stage
+    from tfescape.experiments.observed_escape import observed_stage
     from tfescape.experiments.sharpness import sharpness_stage
     from tfescape.experiments.training import train_stage
 
@@ -93,6 +96,14 @@ def stage_list(config: CompareConfig) -> list[Stage]:
             "escape times of every optimizer from each minimum's basin",
             escape_stage,
             tuple(f"{kind}_{key}" for kind in ("noise", "sharpness") for key in config.keys),
+        )
+    )
+    stages.append(
+        Stage(
+            "observed",
+            "real training restarted at every minimum until it leaves the basin",
+            observed_stage,
+            tuple(f"sharpness_{key}" for key in config.keys),
         )
     )
     return stages

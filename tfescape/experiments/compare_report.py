@@ -95,12 +95,16 @@ def build_report(ctx):
         f"{c.model} on {c.dataset}, {c.epochs} epochs of batch size {c.batch_size}, trained from one "
         f"initialization (seed {c.seed}) with {opt_text}."
     )
+    from tfescape.experiments.findings import findings_section
+
+    opening = findings_section(ctx)
     report = Report(
         f"{' vs '.join(styles[n].label for n in names)}: {c.model} on {c.dataset}",
         summary=summary,
         sections=sections,
         intro=intro,
         metadata={k: v for k, v in c.to_dict().items()},
+        opening=() if opening is None else (opening,),
     )
     return write_report(report, results.path)
 

@@ -46,6 +46,9 @@ class CompareConfig:
         escape_paths: Monte Carlo paths per escape-time simulation.
         escape_steps: step budget per simulated path (later exits are censored).
         basin_height: loss height h (nats) of the quadratic basin {1/2 d^T H d < h} around each minimum.
+        observed_replicas: replicas of real training restarted at each minimum (tfescape.observed).
+        observed_steps: step budget of each observed replica (later exits are censored).
+        observed_warmup: learning-rate-0 steps that fill an optimizer's moments at another run's minimum.
         distribute: "none" or "mirrored" (tf.distribute.MirroredStrategy over the visible devices).
         optimizers: the optimizer runs to compare, specs ``NAME[:key=value,...]`` of
             tfescape.optimizers.specs (stored in canonical form, every hyperparameter spelled out).
@@ -74,6 +77,9 @@ class CompareConfig:
     escape_paths: int = 1000
     escape_steps: int = 10000
     basin_height: float = 0.05
+    observed_replicas: int = 16
+    observed_steps: int = 1000
+    observed_warmup: int = 100
     distribute: str = "none"
     optimizers: tuple[str, ...] = DEFAULT_OPTIMIZERS
 
@@ -97,6 +103,8 @@ class CompareConfig:
             "escape_paths",
             "escape_steps",
             "sharpness_steps",
+            "observed_replicas",
+            "observed_steps",
             "width",
             "depth",
         ):
@@ -107,6 +115,10 @@ class CompareConfig:
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be finite and > 0, got {value!r}.")
+        if not isinstance(self.observed_warmup, int) or self.observed_warmup < 0:
+            raise ValueError(f"observed_warmup must be an integer >= 0, got {self.observed_warmup!r}.")
+        if self.observed_replicas < 2:
+            raise ValueError(f"observed_replicas must be >= 2 (for a mean), got {self.observed_replicas}.")
         if not 0.0 < self.confidence < 1.0:
             raise ValueError(f"confidence must be in (0, 1), got {self.confidence}.")
         if self.model == "alexnet" and self.dataset == "digits" and (self.image_size or 8) < 16:
@@ -165,6 +177,9 @@ PRESETS: dict[str, dict] = {
         escape_paths=500,
         escape_steps=4000,
         hessian_k=3,
+        observed_replicas=8,
+        observed_steps=300,
+        observed_warmup=50,
         sharpness_steps=10,
     ),
     "smoke": dict(
@@ -182,6 +197,9 @@ PRESETS: dict[str, dict] = {
         escape_paths=64,
         escape_steps=300,
         hessian_k=2,
+        observed_replicas=2,
+        observed_steps=10,
+        observed_warmup=2,
         sharpness_steps=1,
     ),
 }

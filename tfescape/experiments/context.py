@@ -65,6 +65,17 @@ class CompareContext:
         return self._load(batch_size=self.config.batch_size).train
 
     @property
+    def train_arrays(self):
+        """(x, y) of the training split as NumPy arrays (the data the training pipeline batches)."""
+        from tfescape.data import load_arrays
+
+        c = self.config
+        arrays = load_arrays(
+            c.dataset, seed=c.seed, image_size=c.image_size, max_train=c.max_train, max_test=c.max_test
+        )
+        return arrays.x_train, arrays.y_train
+
+    @property
     def train_eval(self):
         """The training split, unshuffled, in batches of 256: the data Hessians and full gradients average."""
         if self._train_eval is None:

@@ -97,7 +97,11 @@ def escape_section(ctx, rows: list, sections: list) -> None:
     if not os.path.exists(path):
         return
     estimates = read_csv(path)
+    from tfescape.experiments.observed_escape import load_observed
+
     styles = plots.optimizer_styles(c.specs)
+    seen = {(str(o["basin"]), str(o["optimizer"])): o for o in load_observed(results)}
+    nan = {"mean": float("nan"), "low": float("nan"), "high": float("nan")}
     bars = [
         plots.EscapeBar(
             str(e["basin"]),
@@ -106,6 +110,7 @@ def escape_section(ctx, rows: list, sections: list) -> None:
             e["simulated_iterations"],
             e["simulated_low"] / e["learning_rate"],
             e["simulated_high"] / e["learning_rate"],
+            *(seen.get((str(e["basin"]), str(e["optimizer"])), nan)[k] for k in ("mean", "low", "high")),
         )
         for e in estimates
     ]
@@ -121,6 +126,13 @@ def escape_section(ctx, rows: list, sections: list) -> None:
                 (
                     f"{kind} escape from {label} minimum (iterations)",
                     *(by_opt[k][f"{kind}_iterations"] if k in by_opt else None for k in c.keys),
+                )
+            )
+        if seen:
+            rows.append(
+                (
+                    f"observed escape from {label} minimum (iterations)",
+                    *(_interval_text(seen.get((basin_key, k))) for k in c.keys),
                 )
             )
     table = Table(
@@ -181,12 +193,24 @@ def escape_section(ctx, rows: list, sections: list) -> None:
             "m(W) = nu(W) / Theta are the paper's form of the same rate." + censor_note,
             figures=[
                 ReportFigure(
-                    results.rel(fig), "Predicted (hatched) and simulated mean escape times, in iterations."
+                    results.rel(fig),
+                    "Predicted (hatched), simulated (solid) and observed (dotted; real training restarted at "
+                    "the minimum, tfescape.observed) mean escape times in iterations, with 95% intervals; an "
+                    "arrow marks an observation where no replica left within the step budget.",
                 )
             ],
             tables=[table],
         )
     )
+
+
+def _interval_text(row) -> str | None:
+    """An observed mean with its interval ("> bound" when no replica left), or None."""
+    if row is None:
+        return None
+    if row["mean"] == float("inf"):
+        return f"> {row['low']:.4g} (none left)"
+    return f"{row['mean']:.4g} {_interval(row['low'], row['high'])}"
 
 
 def _interval(low: float, high: float) -> str:
