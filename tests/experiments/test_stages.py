@@ -53,3 +53,30 @@ def test_duplicate_names_and_non_record_results_are_errors(tmp_path):
         run_stages([Stage("a", "", lambda c: None)] * 2, ResultsDir(tmp_path, {}), None)
     with pytest.raises(TypeError, match="dataclass record"):
         run_stages([Stage("a", "", lambda c: {"loose": 1})], ResultsDir(tmp_path, {}), None)
+
+
+def test_a_second_process_cannot_write_into_a_locked_folder_and_a_stale_lock_is_taken_over(tmp_path):
+    import subprocess
+    import sys
+
+    from tfescape.experiments._io import results_lock
+
+    with results_lock(tmp_path):
+        with pytest.raises(ValueError, match="in use by another run"):
+            with results_lock(tmp_path):
+                pass
+    assert not (tmp_path / ".lock").exists()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    (tmp_path / ".lock").write_text(dead.stdout.strip())  # a run that was killed
+    with results_lock(tmp_path):
+        assert (tmp_path / ".lock").read_text() == str(__import__("os").getpid())
+
+
+def test_reopening_a_finished_folder_writes_nothing(tmp_path):
+    ResultsDir(tmp_path, {"x": 1})
+    before = (tmp_path / "config.json").stat()
+    assert ResultsDir(tmp_path, {"x": 1}).config == {"x": 1}
+    after = (tmp_path / "config.json").stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)  # not rewritten

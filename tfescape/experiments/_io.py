@@ -7,6 +7,7 @@ the folder was made with, and a run with a different configuration is refused in
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -102,7 +103,8 @@ class ResultsDir:
                     f"(changed: {', '.join(changed)}). "
                     "Choose another output folder, or pass --no-resume to recompute everything here."
                 )
-        write_json(config_path, config)
+        if not (os.path.exists(config_path) and read_json(config_path) == config):
+            write_json(config_path, config)  # unchanged: not rewritten (a finished run may be read-only)
         self.config = config
 
     def file(self, *parts: str) -> str:
@@ -140,6 +142,56 @@ class ResultsDir:
 
     def stage_info(self, stage: str) -> dict | None:
         return read_json(self.marker(stage)) if os.path.exists(self.marker(stage)) else None
+
+
+@contextlib.contextmanager
+def results_lock(path: str | os.PathLike) -> Iterator[None]:
+    """Hold ``<path>/.lock`` (created exclusively, with this process id) while the block runs.
+
+    A second process that tries to write into the same folder gets a ValueError that names the holder. A
+    lock left by a process that no longer runs (killed) is taken over.
+    """
+    lock = os.path.join(os.fspath(path), ".lock")
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            holder = _lock_holder(lock)
+            if holder is not None and _process_alive(holder):
+                raise ValueError(
+                    f"{os.fspath(path)!r} is in use by another run (process {holder}); wait for it to finish "
+                    "or choose another output folder."
+                ) from None
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(lock)  # stale: its process is gone
+    else:
+        raise ValueError(f"could not lock {os.fspath(path)!r}; remove {lock!r} if no run uses the folder.")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(str(os.getpid()))
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(lock)
+
+
+def _lock_holder(lock: str) -> int | None:
+    try:
+        with open(lock, encoding="utf-8") as handle:
+            return int(handle.read().strip() or 0) or None
+    except (OSError, ValueError):
+        return None
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def progress(

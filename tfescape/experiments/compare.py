@@ -32,7 +32,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tfescape.experiments._io import ResultsDir
+from tfescape.experiments._io import ResultsDir, results_lock
 from tfescape.experiments.config import DEFAULT_OPTIMIZERS, DISTRIBUTE, PRESETS, CompareConfig
 from tfescape.experiments.context import CompareContext
 from tfescape.experiments.stages import Stage, run_stages
@@ -131,8 +131,8 @@ def run_compare(
         CompareResult with the report paths and the stages run and skipped.
 
     Raises:
-        ValueError: bad configuration, ``out_dir`` holds another configuration's results, or ``only``
-            asks for a stage whose inputs have not been computed.
+        ValueError: bad configuration, ``out_dir`` holds another configuration's results or is in use by
+            another running comparison, or ``only`` asks for a stage whose inputs have not been computed.
         tfescape.data.DatasetUnavailableError: the dataset is neither cached nor downloadable.
     """
     from tfescape.experiments.compare_report import build_report
@@ -141,6 +141,7 @@ def run_compare(
     tick = time.monotonic()
     results = ResultsDir(out_dir, config.to_dict(), resume=resume)
     ctx = CompareContext(config, results, show_progress=show_progress)
-    outcome = run_stages(stage_list(config), results, ctx, only=only)
-    md, html = build_report(ctx)
+    with results_lock(results.path):
+        outcome = run_stages(stage_list(config), results, ctx, only=only)
+        md, html = build_report(ctx)
     return CompareResult(results.path, md, html, outcome.ran, outcome.skipped, time.monotonic() - tick)
