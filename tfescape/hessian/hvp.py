@@ -48,6 +48,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfescape._distribute import distribute_dataset, sum_over_replicas, undo_replica_loss_scaling
+
 logger = logging.getLogger(__name__)
 
 HVP_METHODS = ("auto", "forward_over_reverse", "reverse_over_reverse")
@@ -119,7 +121,7 @@ class HessianOperator:
         self._check_scalar_loss(first)
         self._distributed = self._strategy is not None and self._strategy.num_replicas_in_sync > 1
         self._data_for_loops = (
-            self._strategy.experimental_distribute_dataset(self._dataset)
+            distribute_dataset(self._strategy, self._dataset)
             if self._distributed
             else self._dataset
         )
@@ -241,10 +243,9 @@ class HessianOperator:
     def _batch_loss(self, x, y):
         y_pred = self._model(x, training=False)
         value = self._loss(y, y_pred)
-        if self._distributed and _scales_for_replicas(self._loss):
-            # Keras mean losses divide by num_replicas inside a replica context; undo it so that each
-            # replica's value is the mean over its own share of the batch.
-            value = value * tf.cast(self._strategy.num_replicas_in_sync, value.dtype)
+        if self._distributed:
+            # Each replica's value is the mean over its own share of the batch.
+            value = undo_replica_loss_scaling(self._loss, value)
         if self._include_model_losses and self._model.losses:
             value = value + tf.cast(tf.add_n(self._model.losses), value.dtype)
         return value
@@ -280,7 +281,7 @@ class HessianOperator:
             if not self._distributed:
                 return weighted(x, y, *extra)
             per_replica = self._strategy.run(weighted, args=(x, y, *extra))
-            return self._strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+            return sum_over_replicas(self._strategy, per_replica)
 
         self._steps[name] = tf.function(step, reduce_retracing=True)
         return self._steps[name]
@@ -338,11 +339,6 @@ def _reverse_over_reverse(loss_fn, x, y, primals, tangents):
 
 
 _MEAN_REDUCTIONS = ("sum_over_batch_size", "mean", "mean_with_sample_weight")
-
-
-def _scales_for_replicas(loss) -> bool:
-    """Keras losses with a mean reduction scale their value by 1 / num_replicas in a replica context."""
-    return isinstance(loss, keras.losses.Loss) and loss.reduction in _MEAN_REDUCTIONS
 
 
 def _model_strategy(model):
