@@ -31,6 +31,13 @@ input's policy is AUTO (the default, which would pick FILE for file-based inputs
 on a multi-worker strategy with a ValueError. Every worker must build the same input in the same order:
 shuffle with a fixed seed (a per-epoch stateless order), never an unseeded shuffle.
 
+Keras 3 (checked with 3.15) cannot run ``model.fit`` / ``evaluate`` under a multi-worker strategy: its
+eager symbolic build reduces the first input batch with the strategy (collective strategies refuse a
+nest of tensors there), and every step reduces the scalar logs with ``reduce(MEAN, axis=0)``.
+:func:`keras_fit_context` works around both while the context is open: the model is built when the
+train function is traced, and the logs (metric results, already synchronized across replicas by their
+SyncOnRead variables) are taken from the first local replica.
+
 Training with model.fit under a strategy uses Keras' own scaling of mean losses by 1 / num_replicas:
 a step whose global batch is split unevenly across replicas (a partial final batch) weights the
 examples of the smaller shares more than one process would. Use ``drop_remainder=True`` (or a dataset
@@ -53,6 +60,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "sum_over_replicas",
+    "summed_over_dataset",
     "undo_replica_loss_scaling",
     "distribute_dataset",
     "num_workers",
@@ -60,6 +68,7 @@ __all__ = [
     "read_tf_config",
     "is_chief",
     "writable_dir",
+    "keras_fit_context",
 ]
 
 MEAN_REDUCTIONS = ("sum_over_batch_size", "mean", "mean_with_sample_weight")
@@ -106,6 +115,37 @@ def sum_over_replicas(strategy: tf.distribute.Strategy, per_replica):
         for part, shape, dtype in zip(parts, shapes, dtypes, strict=True)
     ]
     return tf.nest.pack_sequence_as(local, values)
+
+
+def summed_over_dataset(strategy: tf.distribute.Strategy, distributed_dataset, replica_fn):
+    """A tf.function ``f(*extra)``: the sum over all batches and replicas of ``replica_fn(x, y, *extra)``.
+
+    The whole pass is one compiled function: the loop over the distributed dataset runs in the graph
+    (no per-batch Python round trip), each batch's per-replica results are summed over replicas with
+    :func:`sum_over_replicas`, and the sums accumulate over batches.
+
+    Args:
+        strategy: the strategy ``distributed_dataset`` belongs to.
+        distributed_dataset: from :func:`distribute_dataset`, yielding ``(x, y)``; at least one batch.
+        replica_fn: ``(x, y, *extra) -> nest of fixed-shape tensors``, run on every replica.
+
+    Returns:
+        The compiled function, returning the nest of sums.
+    """
+
+    def batch_sum(batch, extra):
+        x, y = batch
+        return sum_over_replicas(strategy, strategy.run(replica_fn, args=(x, y, *extra)))
+
+    @tf.function
+    def run(*extra):
+        iterator = iter(distributed_dataset)
+        total = batch_sum(next(iterator), extra)
+        for batch in iterator:
+            total = tf.nest.map_structure(tf.add, total, batch_sum(batch, extra))
+        return total
+
+    return run
 
 
 def _pack(nest):
@@ -282,3 +322,42 @@ def writable_dir(path: str | os.PathLike, strategy: tf.distribute.Strategy | Non
         yield temporary
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def keras_fit_context(model, strategy: tf.distribute.Strategy | None = None):
+    """Make ``model.fit`` / ``model.evaluate`` work under a multi-worker strategy (Keras 3).
+
+    Inside the context, and only when ``strategy`` (default: the model's) spans several workers:
+    the strategy's scope is entered, Keras' eager symbolic build (which fails there) is skipped, and
+    the step logs are read from the first local replica instead of a failing all-reduce over a batch
+    axis. The model's settings and Keras' functions are restored on exit. Elsewhere this is only the
+    strategy's scope.
+
+    Example:
+        >>> with keras_fit_context(model):
+        ...     model.fit(train, epochs=3)
+    """
+    strategy = strategy or getattr(model, "distribute_strategy", None) or tf.distribute.get_strategy()
+    if num_workers(strategy) == 1:
+        with strategy.scope():
+            yield model
+        return
+    from keras.src.backend.tensorflow import trainer as keras_trainer
+
+    original_reduce = keras_trainer.reduce_per_replica
+
+    def reduce_logs(values, strategy, reduction="auto"):
+        # "auto" is "mean" over a batch axis that scalar logs do not have; they are equal on all
+        # replicas (synchronized metrics), so the first local replica's value is the result.
+        return original_reduce(values, strategy, reduction="first" if reduction == "auto" else reduction)
+
+    saved_strategy = model._distribute_strategy
+    model._distribute_strategy = None  # the strategy in scope is used; no eager symbolic build
+    keras_trainer.reduce_per_replica = reduce_logs
+    try:
+        with strategy.scope():
+            yield model
+    finally:
+        keras_trainer.reduce_per_replica = original_reduce
+        model._distribute_strategy = saved_strategy

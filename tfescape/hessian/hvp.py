@@ -48,7 +48,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfescape._distribute import distribute_dataset, sum_over_replicas, undo_replica_loss_scaling
+from tfescape._distribute import distribute_dataset, summed_over_dataset, undo_replica_loss_scaling
 
 logger = logging.getLogger(__name__)
 
@@ -277,11 +277,13 @@ class HessianOperator:
             flat = tf.concat([tf.reshape(tf.cast(v, tf.float64), [-1]) for v in values], axis=0)
             return tf.where(n > 0, n * flat, zero), n
 
+        if self._distributed:
+            # One compiled pass over the whole distributed dataset per call: step(*extra).
+            self._steps[name] = summed_over_dataset(self._strategy, self._data_for_loops, weighted)
+            return self._steps[name]
+
         def step(x, y, *extra):
-            if not self._distributed:
-                return weighted(x, y, *extra)
-            per_replica = self._strategy.run(weighted, args=(x, y, *extra))
-            return sum_over_replicas(self._strategy, per_replica)
+            return weighted(x, y, *extra)
 
         self._steps[name] = tf.function(step, reduce_retracing=True)
         return self._steps[name]
@@ -289,7 +291,11 @@ class HessianOperator:
     def _average(self, step, *extra) -> np.ndarray:
         """(1/N) sum_b n_b f(batch_b) over the data, as one flat float64 NumPy vector."""
         total, count = None, 0.0
-        for x, y in self._batches():
+        batches = [] if self._distributed else self._batches()
+        if self._distributed:  # one compiled pass over all batches and replicas
+            values, n = step(*extra)
+            total, count = values.numpy(), float(n)
+        for x, y in batches:
             values, n = step(x, y, *extra)
             if total is None:
                 total = np.array(values, dtype=np.float64)
