@@ -8,9 +8,9 @@ Data: 49 examples in batches of 16 (batches 16, 16, 16, 1: with two replicas the
 replica an empty share). Training uses 48 examples (three even batches), see tfescape/_distribute.py
 on Keras' loss scaling of uneven batches.
 
-Faults: with ``TFESCAPE_TEST_DIE_AFTER=<seconds>`` worker 1 exits abruptly that long after the
-strategy is up, while the other keeps computing; each worker logs ``FAILED <error type>`` when a
-computation raises.
+Faults: with ``TFESCAPE_TEST_DIE_AFTER=<seconds>``, after writing their results the workers compute full
+gradients in a loop and worker 1 exits abruptly that many seconds into it (see
+:func:`repeat_until_failure`).
 """
 
 from __future__ import annotations
@@ -18,9 +18,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-import threading
 import time
-import traceback
 
 import numpy as np
 
@@ -160,36 +158,52 @@ def compute(strategy) -> tuple[dict, dict]:
     return out, times
 
 
-def _die_later(seconds):
-    def die():
-        time.sleep(seconds)
-        print("worker exits abruptly now", flush=True)
-        os._exit(17)
+def repeat_until_failure(strategy, out_dir, *, die_after: float, limit: float = 150.0):
+    """Full gradients in a loop; worker 1 exits abruptly ``die_after`` seconds into it.
 
-    threading.Thread(target=die, daemon=True).start()
+    Worker 1 writes ``died.json`` (its wall-clock time of death) first; a worker whose loop raises
+    writes ``failure<index>.json`` (error type, message, wall-clock time) and returns.
+    """
+    import tensorflow as tf
+
+    from tfescape import noise
+
+    with strategy.scope():
+        model = build_model()
+    data, loss = dataset(), loss_fn()
+    task = json.loads(os.environ["TF_CONFIG"])["task"]
+    noise.full_gradient(model, data, loss=loss, strategy=strategy)  # compiled and warm on all workers
+    start = time.monotonic()
+    try:
+        while time.monotonic() - start < limit:
+            if task["index"] == 1 and time.monotonic() - start > die_after:
+                _write_json(os.path.join(out_dir, "died.json"), {"time": time.time()})
+                os._exit(17)
+            noise.full_gradient(model, data, loss=loss, strategy=strategy)
+    except tf.errors.OpError as error:
+        failure = {"type": type(error).__name__, "message": str(error), "time": time.time()}
+        _write_json(os.path.join(out_dir, f"failure{task['index']}.json"), failure)
+        print(f"FAILED {type(error).__name__}: {error}", flush=True)
+
+
+def _write_json(path, value):
+    with open(path + ".tmp", "w") as handle:
+        json.dump(value, handle)
+    os.replace(path + ".tmp", path)
 
 
 def main(out_dir):
-    import tensorflow as tf
-
     from tfescape._distribute import multiworker_strategy
 
     task = json.loads(os.environ["TF_CONFIG"])["task"]
     timeout = float(os.environ.get("TFESCAPE_TEST_COLLECTIVE_TIMEOUT", "120"))
     strategy = multiworker_strategy(timeout_seconds=timeout)
-    die_after = os.environ.get("TFESCAPE_TEST_DIE_AFTER")
-    if die_after and task["index"] == 1:
-        _die_later(float(die_after))
-    start = time.perf_counter()
-    try:
-        out, times = compute(strategy)
-    except (tf.errors.OpError, RuntimeError, ValueError) as error:
-        traceback.print_exc()
-        print(f"FAILED {type(error).__name__} after {time.perf_counter() - start:.1f}s: {error}", flush=True)
-        sys.exit(3)
+    out, times = compute(strategy)
     np.savez(os.path.join(out_dir, f"worker{task['index']}.npz"), **out)
-    with open(os.path.join(out_dir, f"times{task['index']}.json"), "w") as handle:
-        json.dump(times, handle)
+    _write_json(os.path.join(out_dir, f"times{task['index']}.json"), times)
+    die_after = os.environ.get("TFESCAPE_TEST_DIE_AFTER")
+    if die_after:
+        repeat_until_failure(strategy, out_dir, die_after=float(die_after))
 
 
 if __name__ == "__main__":
