@@ -76,8 +76,12 @@ def _timed(times, name, fn):
     return value
 
 
-def compute(strategy) -> tuple[dict, dict]:
-    """All core quantities under ``strategy`` (None: one process). Returns (arrays, seconds per step)."""
+def compute(strategy, samples_dir=None) -> tuple[dict, dict]:
+    """All core quantities under ``strategy`` (None: one process).
+
+    Returns (arrays, seconds per step); the second also holds ``samples_path``, where the noise probe
+    saved its samples under ``samples_dir`` (None when it did not write).
+    """
     import contextlib
 
     import keras
@@ -112,9 +116,12 @@ def compute(strategy) -> tuple[dict, dict]:
     moments = _timed(times, "noise_statistics", noise_moments)
     out["noise_mean"], out["noise_variance"] = _flat(moments.mean), _flat(moments.variance)
 
-    probe = GradientNoiseProbe(data, at_steps=(0,), num_batches=12, loss=loss, smoothed_beta_1=0.9, seed=3)
+    probe = GradientNoiseProbe(
+        data, at_steps=(0,), num_batches=12, loss=loss, smoothed_beta_1=0.9, seed=3, samples_dir=samples_dir
+    )
     probe.set_model(model)
     record = _timed(times, "noise_probe", probe.measure)
+    times["samples_path"] = record.samples_path
     out["alpha"] = np.float64(record.global_noise.alpha)
     out["alpha_ci"] = np.array([record.global_noise.ci_low, record.global_noise.ci_high])
     out["smoothed_alpha"] = np.float64(record.smoothed_global.alpha)
@@ -198,7 +205,7 @@ def main(out_dir):
     task = json.loads(os.environ["TF_CONFIG"])["task"]
     timeout = float(os.environ.get("TFESCAPE_TEST_COLLECTIVE_TIMEOUT", "120"))
     strategy = multiworker_strategy(timeout_seconds=timeout)
-    out, times = compute(strategy)
+    out, times = compute(strategy, samples_dir=os.path.join(out_dir, "samples"))
     np.savez(os.path.join(out_dir, f"worker{task['index']}.npz"), **out)
     _write_json(os.path.join(out_dir, f"times{task['index']}.json"), times)
     die_after = os.environ.get("TFESCAPE_TEST_DIE_AFTER")

@@ -85,3 +85,10 @@ def test_dead_worker_stops_the_other_with_a_collective_error(cluster):
     assert failure["type"] in ("UnavailableError", "DeadlineExceededError", "CancelledError", "AbortedError")
     assert 0 <= failure["time"] - died <= DETECTION_LIMIT, failure["time"] - died
     assert runs[0].returncode == 0, describe(runs)  # it stopped by itself, not killed at the deadline
+
+
+def test_only_the_chief_wrote_noise_samples(cluster):
+    out, runs = cluster
+    written = [json.loads((out / f"times{i}.json").read_text())["samples_path"] for i in range(2)]
+    assert written[0] is not None and written[1] is None, written
+    assert sorted(p.name for p in (out / "samples").iterdir()) == ["noise_step00000000.npz"]

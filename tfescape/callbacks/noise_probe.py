@@ -51,6 +51,7 @@ import tensorflow_probability as tfp
 
 from tfescape import noise as noise_lib
 from tfescape._atomic import atomic_write
+from tfescape._distribute import is_chief
 from tfescape._seeds import sanitize_seed
 from tfescape.callbacks._summaries import write_histogram, write_scalar
 
@@ -206,6 +207,8 @@ class GradientNoiseProbe(keras.callbacks.Callback):
             (flat indices of the sampled coordinates, in sampling order), ``size_<i>_<variable>`` (the
             variable's size) and, with smoothed_beta_1, ``smoothed_<i>_<variable>``;
             :func:`load_global_pool` rebuilds the global sample from it.
+            Under a multi-worker strategy only the chief writes ``log_dir`` and ``samples_dir`` (the
+            other workers' records have ``samples_path`` None); every worker measures.
         seed: seeds the coordinate subset and the bootstrap (None: nondeterministic).
 
     Raises:
@@ -361,7 +364,8 @@ class GradientNoiseProbe(keras.callbacks.Callback):
             smoothed_per_layer = self._layers(names, smooth, None)
             smoothed_global = self._estimate("global", self._global_pool(smooth), None, salt=1)
         counts, edges = _histogram(z, self.histogram_bins)
-        samples_path = self._save_samples(step, names, raw, smooth) if self.samples_dir else None
+        chief = is_chief(strategy)  # under a multi-worker strategy only the chief writes files
+        samples_path = self._save_samples(step, names, raw, smooth) if self.samples_dir and chief else None
         record = NoiseProbeRecord(
             step=int(step),
             num_batches=len(sizes),
@@ -378,7 +382,7 @@ class GradientNoiseProbe(keras.callbacks.Callback):
             samples_path=samples_path,
         )
         self.history.append(record)
-        if self.log_dir:
+        if self.log_dir and chief:
             self._log(record, z, moments.variance)
         return record
 
