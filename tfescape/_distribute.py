@@ -46,6 +46,7 @@ size divisible by the global batch) when distributed and single-process training
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import logging
@@ -68,6 +69,7 @@ __all__ = [
     "read_tf_config",
     "is_chief",
     "writable_dir",
+    "worker_output_dir",
     "keras_fit_context",
 ]
 
@@ -137,7 +139,7 @@ def summed_over_dataset(strategy: tf.distribute.Strategy, distributed_dataset, r
         x, y = batch
         return sum_over_replicas(strategy, strategy.run(replica_fn, args=(x, y, *extra)))
 
-    @tf.function
+    @tf.function(reduce_retracing=True)
     def run(*extra):
         iterator = iter(distributed_dataset)
         total = batch_sum(next(iterator), extra)
@@ -298,6 +300,26 @@ def _chief_task(task_type, task_id, cluster) -> bool:
     if task_type == "chief":
         return True
     return task_type == "worker" and int(task_id or 0) == 0 and "chief" not in cluster
+
+
+def worker_output_dir(path: str | os.PathLike, environ=None) -> str:
+    """Where this process of a ``TF_CONFIG`` cluster writes a run's results folder ``path``.
+
+    The chief (see :func:`is_chief`) writes to ``path``; every other worker gets a fresh temporary folder,
+    removed when the process exits, so that it can run every stage (and read back what it wrote) without
+    touching the chief's files.
+
+    Raises:
+        ValueError: TF_CONFIG missing or malformed.
+    """
+    config = read_tf_config(environ)
+    task = config["task"]
+    if _chief_task(task["type"], task["index"], config["cluster"]):
+        return os.fspath(path)
+    temporary = tempfile.mkdtemp(prefix=f"tfescape-{task['type']}{task['index']}-")
+    atexit.register(shutil.rmtree, temporary, True)
+    logger.info("Task %s:%s is not the chief: writing results to %s", task["type"], task["index"], temporary)
+    return temporary
 
 
 @contextlib.contextmanager

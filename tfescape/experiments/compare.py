@@ -50,7 +50,7 @@ from tfescape.experiments._io import (
 logger = logging.getLogger(__name__)
 
 OPTIMIZERS = ("sgd", "adam")
-DISTRIBUTE = ("none", "mirrored")
+DISTRIBUTE = ("none", "mirrored", "multiworker")
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,8 @@ class CompareConfig:
         escape_paths: Monte Carlo paths per escape-time simulation.
         escape_steps: step budget per simulated path (later exits are censored).
         basin_height: loss height h (nats) of the quadratic basin {1/2 d^T H d < h} around each minimum.
-        distribute: "none" or "mirrored" (tf.distribute.MirroredStrategy over the visible devices).
+        distribute: "none", "mirrored" (tf.distribute.MirroredStrategy over the visible devices) or
+            "multiworker" (MultiWorkerMirroredStrategy over the cluster in TF_CONFIG; see README).
         optimizers: which optimizers to compare, a subset of ("sgd", "adam").
     """
 
@@ -349,7 +350,8 @@ class _Context:
 
 
 def make_strategy(distribute: str):
-    """None for "none"; a tf.distribute.MirroredStrategy over the visible devices for "mirrored"."""
+    """None for "none"; MirroredStrategy for "mirrored"; MultiWorkerMirroredStrategy from TF_CONFIG for
+    "multiworker"."""
     if distribute == "none":
         return None
     if distribute == "mirrored":
@@ -358,6 +360,10 @@ def make_strategy(distribute: str):
         strategy = tf.distribute.MirroredStrategy()
         logger.info("MirroredStrategy with %d replicas", strategy.num_replicas_in_sync)
         return strategy
+    if distribute == "multiworker":
+        from tfescape._distribute import multiworker_strategy
+
+        return multiworker_strategy()
     raise ValueError(f"distribute must be one of {DISTRIBUTE}, got {distribute!r}.")
 
 
@@ -445,6 +451,8 @@ def _iterations(model) -> int:
 
 def train_stage(ctx: _Context, name: str) -> dict:
     """Train with optimizer ``name`` epoch by epoch, checkpointing after each; resumes from the checkpoint."""
+    from tfescape._distribute import keras_fit_context
+
     c, results = ctx.config, ctx.results
     model = ctx.compiled_model(name)
     ckpt_path = results.file("train", name, "checkpoint.weights.h5")
@@ -465,9 +473,10 @@ def train_stage(ctx: _Context, name: str) -> dict:
     epochs = range(start_epoch, c.epochs)
     for epoch in progress(epochs, total=len(epochs), desc=f"train {name}", enabled=ctx.show_progress):
         tick = time.monotonic()
-        logs = model.fit(
-            train, epochs=epoch + 1, initial_epoch=epoch, validation_data=test, shuffle=False, verbose=0
-        ).history
+        with keras_fit_context(model, ctx.strategy):
+            logs = model.fit(
+                train, epochs=epoch + 1, initial_epoch=epoch, validation_data=test, shuffle=False, verbose=0
+            ).history
         step = _iterations(model)
         history.append(
             {
@@ -978,6 +987,10 @@ def run_compare(
         tfescape.data.DatasetUnavailableError: the dataset is neither cached nor downloadable.
     """
     config = config or CompareConfig()
+    if config.distribute == "multiworker":  # only the chief writes into out_dir
+        from tfescape._distribute import worker_output_dir
+
+        out_dir = worker_output_dir(out_dir)
     tick = time.monotonic()
     results = ResultsDir(out_dir, config.to_dict(), resume=resume)
     ctx = _Context(config, results, show_progress=show_progress)
