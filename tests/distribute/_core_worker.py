@@ -10,7 +10,8 @@ on Keras' loss scaling of uneven batches.
 
 Faults: with ``TFESCAPE_TEST_DIE_AFTER=<seconds>``, after writing their results the workers compute full
 gradients in a loop and worker 1 exits abruptly that many seconds into it (see
-:func:`repeat_until_failure`).
+:func:`repeat_until_failure`). ``TFESCAPE_TEST_FAULT=exit`` or ``hang`` skips the core quantities; with
+``hang`` worker 1 stays alive but stops joining collectives.
 """
 
 from __future__ import annotations
@@ -185,6 +186,8 @@ def repeat_until_failure(strategy, out_dir, *, die_after: float, limit: float = 
         while time.monotonic() - start < limit:
             if task["index"] == 1 and time.monotonic() - start > die_after:
                 _write_json(os.path.join(out_dir, "died.json"), {"time": time.time()})
+                if os.environ.get("TFESCAPE_TEST_FAULT") == "hang":
+                    time.sleep(45.0)  # alive (heartbeats go on) but never joins the next collective
                 os._exit(17)
             noise.full_gradient(model, data, loss=loss, strategy=strategy)
     except tf.errors.OpError as error:
@@ -205,9 +208,10 @@ def main(out_dir):
     task = json.loads(os.environ["TF_CONFIG"])["task"]
     timeout = float(os.environ.get("TFESCAPE_TEST_COLLECTIVE_TIMEOUT", "120"))
     strategy = multiworker_strategy(timeout_seconds=timeout)
-    out, times = compute(strategy, samples_dir=os.path.join(out_dir, "samples"))
-    np.savez(os.path.join(out_dir, f"worker{task['index']}.npz"), **out)
-    _write_json(os.path.join(out_dir, f"times{task['index']}.json"), times)
+    if not os.environ.get("TFESCAPE_TEST_FAULT"):
+        out, times = compute(strategy, samples_dir=os.path.join(out_dir, "samples"))
+        np.savez(os.path.join(out_dir, f"worker{task['index']}.npz"), **out)
+        _write_json(os.path.join(out_dir, f"times{task['index']}.json"), times)
     die_after = os.environ.get("TFESCAPE_TEST_DIE_AFTER")
     if die_after:
         repeat_until_failure(strategy, out_dir, die_after=float(die_after))

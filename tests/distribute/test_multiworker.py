@@ -92,3 +92,26 @@ def test_only_the_chief_wrote_noise_samples(cluster):
     written = [json.loads((out / f"times{i}.json").read_text())["samples_path"] for i in range(2)]
     assert written[0] is not None and written[1] is None, written
     assert sorted(p.name for p in (out / "samples").iterdir()) == ["noise_step00000000.npz"]
+
+
+@pytest.mark.slow
+def test_stuck_worker_makes_the_other_time_out(tmp_path):
+    # Worker 1 stays alive (its heartbeats go on) but stops joining collectives: only the collective
+    # timeout of multiworker_strategy(timeout_seconds=...) can stop worker 0.
+    timeout = 10.0
+    runs = run_workers(
+        ["tests/distribute/_core_worker.py"],
+        tmp_path,
+        timeout=CLUSTER_TIMEOUT,
+        extra_env={
+            "TFESCAPE_TEST_FAULT": "hang",
+            "TFESCAPE_TEST_DIE_AFTER": str(DIE_AFTER),
+            "TFESCAPE_TEST_COLLECTIVE_TIMEOUT": str(timeout),
+        },
+    )
+    failure_path = tmp_path / "failure0.json"
+    assert failure_path.exists(), "worker 0 did not report an error\n" + describe(runs)
+    failure = json.loads(failure_path.read_text())
+    stuck = json.loads((tmp_path / "died.json").read_text())["time"]
+    assert failure["type"] == "DeadlineExceededError", failure
+    assert timeout - 1.0 <= failure["time"] - stuck <= timeout + 30.0, failure["time"] - stuck
