@@ -31,7 +31,7 @@ def test_two_worker_report_equals_single_process(tmp_path):
     )
     assert done.returncode == 0, done.stderr.decode()[-3000:]
     cluster = tmp_path / "cluster"
-    runs = run_workers(COMMAND[:3] + ["--distribute", "multiworker", "--out"], cluster, timeout=1200)
+    runs = run_workers(COMMAND[:4] + ["--distribute", "multiworker", "--out"], cluster, timeout=1200)
     assert [r.returncode for r in runs] == [0, 0], describe(runs)
     assert sorted(os.listdir(cluster / "train")) == sorted(os.listdir(single / "train"))  # chief wrote
     want, got = _summary(single), _summary(cluster)
