@@ -147,3 +147,21 @@ def test_only_the_chief_writes_into_the_results_folder(tmp_path):
             handle.write("worker 1")
     assert not os.path.exists(folder)  # the temporary folder is gone
     assert (target / "a.txt").read_text() == "chief" and os.listdir(target) == ["a.txt"]
+
+
+def test_compare_multiworker_needs_tf_config(monkeypatch):
+    from tfescape.experiments.compare import DISTRIBUTE, CompareConfig, make_strategy
+
+    assert "multiworker" in DISTRIBUTE
+    assert CompareConfig.preset("smoke", distribute="multiworker").distribute == "multiworker"
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(ValueError, match="TF_CONFIG is not set"):
+        make_strategy("multiworker")
+
+
+def test_non_chief_results_go_to_a_temporary_folder(tmp_path):
+    config = {"cluster": TWO_WORKERS, "task": {"type": "worker", "index": 0}}
+    assert dist.worker_output_dir(tmp_path, {"TF_CONFIG": json.dumps(config)}) == os.fspath(tmp_path)
+    config["task"]["index"] = 1
+    folder = dist.worker_output_dir(tmp_path, {"TF_CONFIG": json.dumps(config)})
+    assert os.path.isdir(folder) and os.listdir(folder) == [] and folder != os.fspath(tmp_path)
