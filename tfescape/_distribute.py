@@ -11,7 +11,8 @@
 - :func:`distribute_dataset`: the strategy's distributed dataset, sharded so that every quantity over
   "the whole dataset" is the same on any number of workers (see "Sharding" below).
 - :func:`multiworker_strategy`: a MultiWorkerMirroredStrategy built from ``TF_CONFIG``, with a bounded
-  collective timeout so that a dead worker makes the others fail instead of waiting forever.
+  collective timeout so that a stuck worker makes the others fail instead of waiting forever (a dead
+  worker is noticed earlier by TensorFlow's heartbeats: UnavailableError on the others).
 - :func:`is_chief` and :func:`writable_dir`: only the chief writes results; the other workers write to
   temporary folders that are removed afterwards (what Keras' multi-worker callbacks expect).
 
@@ -39,9 +40,10 @@ train function is traced, and the logs (metric results, already synchronized acr
 SyncOnRead variables) are taken from the first local replica.
 
 Training with model.fit under a strategy uses Keras' own scaling of mean losses by 1 / num_replicas:
-a step whose global batch is split unevenly across replicas (a partial final batch) weights the
-examples of the smaller shares more than one process would. Use ``drop_remainder=True`` (or a dataset
-size divisible by the global batch) when distributed and single-process training must agree exactly.
+each replica's mean counts 1 / num_replicas, so a step whose global batch is split unevenly across
+replicas (a partial final batch) weights its examples differently from one process. Use
+``drop_remainder=True`` (or a dataset size divisible by the global batch) when distributed and
+single-process training must agree exactly.
 """
 
 from __future__ import annotations
