@@ -42,7 +42,8 @@ _COMPARE_HELP = {
     "trace_samples": "Hutchinson probes of the Hessian trace",
     "landscape_points": "points of the 1-D loss landscape",
     "escape_paths": "Monte Carlo paths per escape-time simulation",
-    "distribute": "none, or mirrored: run under tf.distribute.MirroredStrategy",
+    "distribute": "none; mirrored (tf.distribute.MirroredStrategy, local devices); or multiworker "
+    "(MultiWorkerMirroredStrategy over the cluster in TF_CONFIG, run on every worker)",
 }
 
 

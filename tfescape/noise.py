@@ -49,6 +49,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfescape._distribute import distribute_dataset, sum_over_replicas
 from tfescape._noise_samples import (
     POOLINGS,
     NoisePool,
@@ -330,7 +331,7 @@ def batch_gradient_fn(
     def fn(batch):
         x, y = _split_batch(batch)
         per_replica = strategy.run(replica_fn, args=(x, y))
-        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+        return sum_over_replicas(strategy, per_replica)
 
     return fn
 
@@ -345,9 +346,7 @@ def _distributed(dataset, strategy):
         raise ValueError(
             f"dataset must be a batched tf.data.Dataset of (x, y), got {type(dataset).__name__}."
         )
-    if strategy.num_replicas_in_sync > 1:
-        return strategy.experimental_distribute_dataset(dataset)
-    return dataset
+    return distribute_dataset(strategy, dataset)
 
 
 def _check_num_batches(num_batches, name="num_batches"):

@@ -51,6 +51,7 @@ import tensorflow_probability as tfp
 from tfescape import _checks
 from tfescape import data as data_lib
 from tfescape import noise as noise_lib
+from tfescape._distribute import is_chief
 from tfescape._seeds import sanitize_seed
 from tfescape.callbacks._summaries import write_histogram, write_scalar
 
@@ -163,6 +164,8 @@ class GradientNoiseProbe(keras.callbacks.Callback):
             (flat indices of the sampled coordinates, in sampling order), ``size_<i>_<variable>`` (the
             variable's size) and, with smoothed_beta_1, ``smoothed_<i>_<variable>``;
             tfescape.noise.load_pool rebuilds each global sample from it.
+            Under a multi-worker strategy only the chief writes ``log_dir`` and ``samples_dir`` (the
+            other workers' records have ``samples_path`` None); every worker measures.
         seed: seeds the coordinate subset and the bootstrap (None: nondeterministic).
 
     Raises:
@@ -345,7 +348,8 @@ class GradientNoiseProbe(keras.callbacks.Callback):
                 salt=_pool_salt(1, self.poolings[0]),
             )
         counts, edges = _histogram(z, self.histogram_bins)
-        samples_path = self._save_samples(step, names, raw, smooth) if self.samples_dir else None
+        chief = is_chief(strategy)  # under a multi-worker strategy only the chief writes files
+        samples_path = self._save_samples(step, names, raw, smooth) if self.samples_dir and chief else None
         record = NoiseProbeRecord(
             step=int(step),
             num_batches=len(sizes),
@@ -363,7 +367,7 @@ class GradientNoiseProbe(keras.callbacks.Callback):
             pools=pools,
         )
         self.history.append(record)
-        if self.log_dir:
+        if self.log_dir and chief:
             self._log(record, z, moments.variance)
         return record
 

@@ -138,6 +138,10 @@ def run_compare(
     from tfescape.experiments.compare_report import build_report
 
     config = config or CompareConfig()
+    if config.distribute == "multiworker":  # only the chief writes into out_dir
+        from tfescape._distribute import worker_output_dir
+
+        out_dir = worker_output_dir(out_dir)
     tick = time.monotonic()
     results = ResultsDir(out_dir, config.to_dict(), resume=resume)
     ctx = CompareContext(config, results, show_progress=show_progress)

@@ -17,7 +17,7 @@ from tfescape.optimizers.specs import OptimizerSpec, parse_optimizer_specs
 DEFAULT_OPTIMIZERS = ("sgd:lr=0.1", "adam:lr=0.001")
 """The paper's comparison: plain SGD and Adam with Keras' defaults."""
 
-DISTRIBUTE = ("none", "mirrored")
+DISTRIBUTE = ("none", "mirrored", "multiworker")
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,8 @@ class CompareConfig:
         observed_replicas: replicas of real training restarted at each minimum (tfescape.observed).
         observed_steps: step budget of each observed replica (later exits are censored).
         observed_warmup: learning-rate-0 steps that fill an optimizer's moments at another run's minimum.
-        distribute: "none" or "mirrored" (tf.distribute.MirroredStrategy over the visible devices).
+        distribute: "none", "mirrored" (tf.distribute.MirroredStrategy over the visible devices) or
+            "multiworker" (MultiWorkerMirroredStrategy over the cluster in TF_CONFIG; see README).
         optimizers: the optimizer runs to compare, specs ``NAME[:key=value,...]`` of
             tfescape.optimizers.specs (stored in canonical form, every hyperparameter spelled out).
     """

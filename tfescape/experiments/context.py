@@ -128,7 +128,8 @@ class CompareContext:
 
 
 def make_strategy(distribute: str):
-    """None for "none"; a tf.distribute.MirroredStrategy over the visible devices for "mirrored"."""
+    """None for "none"; MirroredStrategy for "mirrored"; MultiWorkerMirroredStrategy from TF_CONFIG for
+    "multiworker"."""
     if distribute == "none":
         return None
     if distribute == "mirrored":
@@ -137,6 +138,10 @@ def make_strategy(distribute: str):
         strategy = tf.distribute.MirroredStrategy()
         logger.info("MirroredStrategy with %d replicas", strategy.num_replicas_in_sync)
         return strategy
+    if distribute == "multiworker":
+        from tfescape._distribute import multiworker_strategy
+
+        return multiworker_strategy()
     raise ValueError(f"distribute must be one of {DISTRIBUTE}, got {distribute!r}.")
 
 

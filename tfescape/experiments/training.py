@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 
 from tfescape._atomic import atomic_save
+from tfescape._distribute import keras_fit_context
 from tfescape.data import SyncDataEpoch
 from tfescape.experiments._io import progress, read_csv, read_json, write_csv, write_json
 from tfescape.experiments.context import CompareContext, save_snapshot
@@ -56,15 +57,16 @@ def train_stage(ctx: CompareContext, name: str) -> TrainingRecord:
     epochs = range(start_epoch, c.epochs)
     for epoch in progress(epochs, total=len(epochs), desc=f"train {name}", enabled=ctx.show_progress):
         tick = time.monotonic()
-        logs = model.fit(
-            train,
-            epochs=epoch + 1,
-            initial_epoch=epoch,
-            validation_data=test,
-            shuffle=False,
-            verbose=0,
-            callbacks=[SyncDataEpoch(train)],  # epoch e sees data epoch e, for every run and after a restart
-        ).history
+        with keras_fit_context(model, ctx.strategy):
+            logs = model.fit(
+                train,
+                epochs=epoch + 1,
+                initial_epoch=epoch,
+                validation_data=test,
+                shuffle=False,
+                verbose=0,
+                callbacks=[SyncDataEpoch(train)],  # epoch e sees data epoch e, in every run and on restart
+            ).history
         step = _iterations(model)
         history.append(
             {

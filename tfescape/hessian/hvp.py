@@ -49,6 +49,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfescape import _checks
+from tfescape._distribute import distribute_dataset, summed_over_dataset, undo_replica_loss_scaling
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +122,7 @@ class HessianOperator:
         self._check_scalar_loss(first)
         self._distributed = self._strategy is not None and self._strategy.num_replicas_in_sync > 1
         self._data_for_loops = (
-            self._strategy.experimental_distribute_dataset(self._dataset)
+            distribute_dataset(self._strategy, self._dataset)
             if self._distributed
             else self._dataset
         )
@@ -243,10 +244,9 @@ class HessianOperator:
     def _batch_loss(self, x, y):
         y_pred = self._model(x, training=False)
         value = self._loss(y, y_pred)
-        if self._distributed and _scales_for_replicas(self._loss):
-            # Keras mean losses divide by num_replicas inside a replica context; undo it so that each
-            # replica's value is the mean over its own share of the batch.
-            value = value * tf.cast(self._strategy.num_replicas_in_sync, value.dtype)
+        if self._distributed:
+            # Each replica's value is the mean over its own share of the batch.
+            value = undo_replica_loss_scaling(self._loss, value)
         if self._include_model_losses and self._model.losses:
             value = value + tf.cast(tf.add_n(self._model.losses), value.dtype)
         return value
@@ -278,11 +278,13 @@ class HessianOperator:
             flat = tf.concat([tf.reshape(tf.cast(v, tf.float64), [-1]) for v in values], axis=0)
             return tf.where(n > 0, n * flat, zero), n
 
+        if self._distributed:
+            # One compiled pass over the whole distributed dataset per call: step(*extra).
+            self._steps[name] = summed_over_dataset(self._strategy, self._data_for_loops, weighted)
+            return self._steps[name]
+
         def step(x, y, *extra):
-            if not self._distributed:
-                return weighted(x, y, *extra)
-            per_replica = self._strategy.run(weighted, args=(x, y, *extra))
-            return self._strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+            return weighted(x, y, *extra)
 
         self._steps[name] = tf.function(step, reduce_retracing=True)
         return self._steps[name]
@@ -290,7 +292,11 @@ class HessianOperator:
     def _average(self, step, *extra) -> np.ndarray:
         """(1/N) sum_b n_b f(batch_b) over the data, as one flat float64 NumPy vector."""
         total, count = None, 0.0
-        for x, y in self._batches():
+        batches = [] if self._distributed else self._batches()
+        if self._distributed:  # one compiled pass over all batches and replicas
+            values, n = step(*extra)
+            total, count = values.numpy(), float(n)
+        for x, y in batches:
             values, n = step(x, y, *extra)
             if total is None:
                 total = np.array(values, dtype=np.float64)
@@ -347,11 +353,6 @@ def _reverse_over_reverse(loss_fn, x, y, primals, tangents):
 
 
 _MEAN_REDUCTIONS = ("sum_over_batch_size", "mean", "mean_with_sample_weight")
-
-
-def _scales_for_replicas(loss) -> bool:
-    """Keras losses with a mean reduction scale their value by 1 / num_replicas in a replica context."""
-    return isinstance(loss, keras.losses.Loss) and loss.reduction in _MEAN_REDUCTIONS
 
 
 def _model_strategy(model):
