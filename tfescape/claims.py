@@ -220,11 +220,9 @@ def findings(
                 f"{len(ratios)} basin and optimizer pairs with exits): {verdict}"
             )
         if censored:
+            bounds = [f"{what} (at least {r.low:.3g} times)" for what, r in ratios if what in censored]
             out.append(
-                "No replica left the basin within the step budget for "
-                + ", ".join(censored)
-                + ": there real training stays longer than observed, at least "
-                + ", ".join(f"{r.low:.3g}" for what, r in ratios if what in censored)
-                + " times the prediction."
+                "No replica left the basin within the step budget for " + "; ".join(bounds) + ": real "
+                "training stayed in those basins at least that many times the predicted iterations."
             )
     return out
