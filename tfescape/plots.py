@@ -555,7 +555,7 @@ def save_figure(
         with atomic_write(target) as handle:
             fig.savefig(handle, format=fmt, dpi=dpi)
         written.append(target)
-    logger.debug("wrote %s", ", ".join(written))
+    logger.info("figure %s (%s)", stem, ", ".join(formats))
     return written
 
 

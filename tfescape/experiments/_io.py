@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import os
+import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
@@ -138,32 +139,53 @@ class ResultsDir:
         return read_json(self.marker(stage)) if os.path.exists(self.marker(stage)) else None
 
 
+PROGRESS_LINE_SECONDS = 10.0
+"""Without a progress bar, a progress line is logged at most this often (seconds)."""
+
+
 def progress(
     iterable: Iterable, *, total: int | None = None, desc: str = "", enabled: bool = True
 ) -> Iterator:
-    """Iterate with a progress bar: tqdm when installed (it is in the ``colab`` extra), else log lines.
+    """Iterate with progress shown: a tqdm bar on a terminal or in a notebook, else progress lines.
 
-    Without tqdm, a line is logged at INFO about every 10% of ``total`` items.
+    Without a terminal (output to a file or a pipe, a CI log), a line ``desc: i/total (t s)`` is logged at
+    INFO at most every :data:`PROGRESS_LINE_SECONDS` seconds, so a log gets a few lines instead of a bar's
+    carriage returns.
+
+    Args:
+        iterable: what to iterate over.
+        total: its length, when ``iterable`` has none.
+        desc: what is being done, e.g. "train sgd".
+        enabled: False iterates silently.
     """
     if not enabled:
         yield from iterable
         return
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        tqdm = None
-    if tqdm is not None:
-        with tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True) as bar:
-            yield from bar
+    if total is None and hasattr(iterable, "__len__"):
+        total = len(iterable)
+    bar = _progress_bar()
+    if bar is not None:
+        with bar(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True) as items:
+            yield from items
         return
-    every = max(1, (total or 10) // 10)
-    start = time.monotonic()
+    start = last = time.monotonic()
     for i, item in enumerate(iterable, 1):
         yield item
-        if i % every == 0 or i == total:
-            logger.info(
-                "%s: %d/%s (%.1f s)", desc, i, total if total is not None else "?", time.monotonic() - start
-            )
+        now = time.monotonic()
+        if now - last >= PROGRESS_LINE_SECONDS and i != total:
+            last = now
+            logger.info("%s: %d/%s (%.0f s)", desc, i, total if total is not None else "?", now - start)
+
+
+def _progress_bar():
+    """tqdm's bar where one can be drawn (a terminal, a notebook kernel), else None."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # tqdm is a dependency, but keep working without it
+        return None
+    in_notebook = "ipykernel" in sys.modules
+    on_terminal = hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
+    return tqdm if in_notebook or on_terminal else None
 
 
 def _csv_cell(value):

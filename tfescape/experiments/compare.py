@@ -612,6 +612,7 @@ def sharpness_stage(ctx: _Context, name: str) -> dict:
         epsilon=c.sharpness_epsilon,
         sharpness_steps=c.sharpness_steps,
         seed=c.seed,
+        show_progress=ctx.show_progress,
     )
     save_probe(probe, os.path.join(ctx.results.path, "sharpness"), name)
     return {"top_eigenvalue": float(probe.top_eigenvalues[0]), "trace": probe.trace}
@@ -677,7 +678,7 @@ def escape_stage(ctx: _Context) -> dict:
     rates = {"sgd": c.sgd_lr, "adam": c.adam_lr}
     q_adam = _final_preconditioner(results, "adam")
     estimates = []
-    for basin_name in c.optimizers:
+    for basin_name in progress(c.optimizers, desc="escape from each basin", enabled=ctx.show_progress):
         eigenvalues, eigenvectors = escape.positive_subspace(
             load_probe(folder, basin_name).top_eigenvalues, load_eigenvectors(folder, basin_name)
         )
@@ -994,5 +995,6 @@ def run_compare(
         info = stage.run(ctx) or {}
         results.mark_done(stage.name, seconds=time.monotonic() - start, **info)
         ran.append(stage.name)
+    logger.info("figures and report: drawing from the saved data")
     md, html = build_report(ctx)
     return CompareResult(results.path, md, html, tuple(ran), tuple(skipped), time.monotonic() - tick)

@@ -18,7 +18,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tfescape.experiments._io import csv_columns, read_csv, read_json, write_csv, write_json, write_npz
+from tfescape.experiments._io import (
+    csv_columns,
+    progress,
+    read_csv,
+    read_json,
+    write_csv,
+    write_json,
+    write_npz,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +82,7 @@ def probe_sharpness(
     epsilon: float = 1e-3,
     sharpness_steps: int = 20,
     seed: int = 0,
+    show_progress: bool = False,
 ) -> SharpnessProbe:
     """All sharpness measures of ``model`` at its current weights over ``data``.
 
@@ -90,6 +99,7 @@ def probe_sharpness(
         epsilon: Keskar box size.
         sharpness_steps: projected-gradient ascent steps.
         seed: seed of every random start (the same seed gives the same directions for every model).
+        show_progress: show progress over the five measures (tfescape.experiments._io.progress).
 
     Returns:
         SharpnessProbe.
@@ -103,23 +113,28 @@ def probe_sharpness(
         raise ValueError(f"trace_samples must be >= 4 for Hutch++, got {trace_samples}.")
     tick = time.monotonic()
     op = hessian.HessianOperator(model, loss, data)  # one operator (one traced HVP) for the three spectra
-    top = hessian.top_eigenvalues_of(
-        op.matvec, dim=op.dim, k=k, seed=seed, max_iters=max(lanczos_iters, k + 2)
-    )
-    tr = hessian.trace_of(op.matvec, dim=op.dim, seed=seed + 1, num_probes=trace_samples)
-    density = hessian.spectral_density_of(
-        op.matvec,
-        dim=op.dim,
-        num_random_starts=density_starts,
-        num_iters=lanczos_iters,
-        seed=seed + 2,
-        num_grid=400,
-    )
-    sharp = hessian.epsilon_sharpness(
-        model, loss, data, epsilon=epsilon, max_steps=sharpness_steps, seed=seed + 3
-    )
     alphas = np.linspace(-landscape_radius, landscape_radius, landscape_points)
-    land = hessian.loss_landscape_1d(model, loss, data, alphas=alphas, seed=seed + 4)
+    measures = {
+        "top": lambda: hessian.top_eigenvalues_of(
+            op.matvec, dim=op.dim, k=k, seed=seed, max_iters=max(lanczos_iters, k + 2)
+        ),
+        "trace": lambda: hessian.trace_of(op.matvec, dim=op.dim, seed=seed + 1, num_probes=trace_samples),
+        "density": lambda: hessian.spectral_density_of(
+            op.matvec,
+            dim=op.dim,
+            num_random_starts=density_starts,
+            num_iters=lanczos_iters,
+            seed=seed + 2,
+            num_grid=400,
+        ),
+        "sharp": lambda: hessian.epsilon_sharpness(
+            model, loss, data, epsilon=epsilon, max_steps=sharpness_steps, seed=seed + 3
+        ),
+        "land": lambda: hessian.loss_landscape_1d(model, loss, data, alphas=alphas, seed=seed + 4),
+    }
+    steps = progress(measures.items(), desc="Hessian probes", enabled=show_progress)
+    done = {name: measure() for name, measure in steps}
+    top, tr, density, sharp, land = (done[n] for n in ("top", "trace", "density", "sharp", "land"))
     return SharpnessProbe(
         num_params=int(top.eigenvectors.shape[0]),
         base_loss=float(sharp.base_loss),
@@ -244,6 +259,7 @@ def run_sharpness(
     seed: int = 0,
     from_logits: bool = True,
     resume: bool = True,
+    show_progress: bool = True,
     **probe_options,
 ) -> SharpnessRun:
     """Probe saved Keras models (.keras files) on a dataset's training split; write figures and a report.
@@ -255,6 +271,7 @@ def run_sharpness(
             same split the models were trained on, for a meaningful minimum).
         from_logits: the models output logits (tfescape.models do); False for probabilities.
         resume: skip models whose probe finished in an earlier run.
+        show_progress: progress over each model's probes.
         **probe_options: options of :func:`probe_sharpness` (k, lanczos_iters, ...).
 
     Returns:
@@ -299,7 +316,8 @@ def run_sharpness(
             ).train
         tick = time.monotonic()
         model = keras.models.load_model(path, compile=False)
-        probe = probe_sharpness(model, loss, data, seed=seed, **probe_options)
+        logger.info("probing %s (%s)", name, path)
+        probe = probe_sharpness(model, loss, data, seed=seed, show_progress=show_progress, **probe_options)
         save_probe(probe, folder, name)
         results.mark_done(
             stage, seconds=time.monotonic() - tick, top_eigenvalue=float(probe.top_eigenvalues[0])
