@@ -8,6 +8,10 @@
 
 Each subcommand parses its arguments, calls the library (tfescape.experiments) and writes a results folder;
 the scripts call :func:`script_main` with their subcommand, so both spellings take the same options.
+
+Building the parser imports no TensorFlow (``--help`` is instant); TensorFlow loads when a command runs,
+with its native start-up log lines sent to a temporary file unless ``-v`` is given, and each warning is
+shown once. compare's options live in :func:`add_compare_config_arguments` (one per CompareConfig field).
 """
 
 from __future__ import annotations
