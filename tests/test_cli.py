@@ -40,10 +40,10 @@ def test_compare_options_map_onto_the_config(monkeypatch):
             "--quick",
             "--epochs",
             "3",
-            "--adam-lr",
-            "0.01",
-            "--optimizers",
-            "adam",
+            "--optimizer",
+            "adam:lr=0.01",
+            "--optimizer",
+            "sgd:lr=0.1,momentum=0.9",
             "--out",
             "somewhere",
             "--no-resume",
@@ -51,7 +51,7 @@ def test_compare_options_map_onto_the_config(monkeypatch):
         ]
     )
     assert status == 2  # the ValueError became an error message and exit status 2
-    expected = CompareConfig.preset("quick", epochs=3, adam_lr=0.01, optimizers=("adam",))
+    expected = CompareConfig.preset("quick", epochs=3, optimizers=("adam:lr=0.01", "sgd:lr=0.1,momentum=0.9"))
     assert seen["config"] == expected
     assert seen["out_dir"] == "somewhere"
     assert seen["resume"] is False and seen["show_progress"] is False
@@ -169,7 +169,10 @@ def test_help_of_every_command_loads_no_tensorflow_and_prints_no_log_line():
 def test_each_command_lists_only_its_own_options_with_help_and_defaults():
     compare = _option_helps(_command_parser("compare"))
     tail = _option_helps(_command_parser("tail-index"))
+    assert "(default: " in compare["--optimizer"]
     for field in dataclasses.fields(CompareConfig):
+        if field.name == "optimizers":  # one repeatable --optimizer NAME[:key=value,...]
+            continue
         flag = "--" + field.name.replace("_", "-")
         text = compare[flag]
         assert "(default: " in text, flag

@@ -1,9 +1,9 @@
-"""tfescape.experiments._io.progress: a bar where one can be drawn, else a line at most every N seconds."""
+"""tfescape._progress.progress: a bar where one can be drawn, else a line at most every N seconds."""
 
 import logging
 import sys
 
-from tfescape.experiments import _io
+from tfescape import _progress as _io
 
 
 class _Clock:
@@ -20,7 +20,7 @@ def test_without_a_terminal_a_line_is_logged_at_most_every_period(monkeypatch, c
     monkeypatch.delitem(
         sys.modules, "ipykernel", raising=False
     )  # not in a notebook; pytest's stderr is no tty
-    caplog.set_level(logging.INFO, logger="tfescape.experiments._io")
+    caplog.set_level(logging.INFO, logger="tfescape._progress")
     for step in _io.progress(range(10), desc="work"):
         clock.now += 4.0 if step < 5 else 11.0  # five items of 4 s, then five of 11 s
     lines = [r.getMessage() for r in caplog.records]

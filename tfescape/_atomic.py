@@ -44,3 +44,24 @@ def atomic_write(path: str | os.PathLike, *, binary: bool = True):
         with contextlib.suppress(OSError):
             os.remove(tmp)
         raise
+
+
+def atomic_save(save, path: str | os.PathLike) -> str:
+    """Call ``save(tmp)`` with a temporary path in the target's folder, then move it onto ``path``.
+
+    For writers that insist on a file name (Keras' ``save_weights`` / ``save`` read the suffix): the
+    temporary name keeps the target's suffix. On failure the temporary file is removed.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(path) or "."
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{os.path.basename(path)}")
+    try:
+        save(tmp)
+        os.chmod(tmp, default_file_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+    return path

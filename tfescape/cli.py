@@ -41,12 +41,6 @@ _COMPARE_HELP = {
     "max_test": "use only the first N test examples",
     "batch_size": "minibatch size of training and of the gradient-noise probes",
     "epochs": "training epochs of each optimizer",
-    "sgd_lr": "SGD learning rate",
-    "sgd_momentum": "SGD momentum (0: plain SGD, as in the paper's theory)",
-    "adam_lr": "Adam learning rate",
-    "adam_beta_1": "Adam beta_1",
-    "adam_beta_2": "Adam beta_2",
-    "adam_epsilon": "Adam epsilon (Keras convention: added to sqrt(v_hat))",
     "seed": "seed of the split, the shuffling and the shared initialization",
     "probe_every_epochs": "snapshot the weights (a point of the tail-index curve) every N epochs",
     "noise_batches": "minibatches whose gradient noise is measured per snapshot",
@@ -62,7 +56,6 @@ _COMPARE_HELP = {
     "escape_steps": "step budget per simulated path (later exits count as censored)",
     "basin_height": "loss height h (nats) of the quadratic basin around each minimum",
     "distribute": "none, or mirrored: run under tf.distribute.MirroredStrategy",
-    "optimizers": "optimizers to compare",
 }
 
 # Option groups of --help, in CompareConfig field names; fields in no group are listed under "other".
@@ -70,19 +63,7 @@ _COMPARE_GROUPS = (
     ("data and model", ("dataset", "model", "width", "depth", "image_size", "max_train", "max_test")),
     (
         "training",
-        (
-            "optimizers",
-            "epochs",
-            "batch_size",
-            "sgd_lr",
-            "sgd_momentum",
-            "adam_lr",
-            "adam_beta_1",
-            "adam_beta_2",
-            "adam_epsilon",
-            "seed",
-            "distribute",
-        ),
+        ("optimizers", "epochs", "batch_size", "seed", "distribute"),
     ),
     ("gradient noise", ("probe_every_epochs", "noise_batches", "confidence")),
     (
@@ -111,7 +92,7 @@ def add_compare_config_arguments(
     Every option defaults to None (the chosen preset decides); its help shows the value of the default
     preset and, where it differs, of --quick.
     """
-    from tfescape.experiments.compare import DISTRIBUTE, OPTIMIZERS, CompareConfig
+    from tfescape.experiments.compare import DISTRIBUTE, CompareConfig
 
     hints = typing.get_type_hints(CompareConfig)
     default, quick = CompareConfig.preset("default"), CompareConfig.preset("quick")
@@ -132,13 +113,30 @@ def add_compare_config_arguments(
                 none_means=_NONE_MEANS.get(name, "none"),
             )
             if name == "optimizers":
-                group.add_argument(flag, nargs="+", choices=OPTIMIZERS, default=None, help=help_text)
+                _add_optimizer_option(group, default=getattr(default, name))
             elif name == "distribute":
                 group.add_argument(flag, choices=DISTRIBUTE, default=None, help=help_text)
             else:
                 kind = _scalar_type(hints[name])
                 metavar = {int: "N", float: "X"}.get(kind, "NAME")
                 group.add_argument(flag, type=kind, default=None, metavar=metavar, help=help_text)
+
+
+def _add_optimizer_option(group, *, default: Sequence[str]) -> None:
+    """``--optimizer NAME[:key=value,...]``, repeatable: the optimizer runs compare trains."""
+    from tfescape.optimizers.specs import FAMILIES
+
+    group.add_argument(
+        "--optimizer",
+        dest="optimizers",
+        action="append",
+        default=None,
+        metavar="NAME[:key=value,...]",
+        help="an optimizer run to compare; repeat for several, e.g. --optimizer sgd:lr=0.1 "
+        "--optimizer sgd:lr=0.1,momentum=0.9 --optimizer adam:lr=1e-3. NAME is one of "
+        f"{', '.join(FAMILIES)}; keys are lr and the Keras arguments of that optimizer "
+        f"(default: {' '.join(default)})",
+    )
 
 
 def config_overrides(args: argparse.Namespace, config_class) -> dict:

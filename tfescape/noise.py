@@ -49,6 +49,20 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfescape._noise_samples import (
+    POOLINGS,
+    NoisePool,
+    NoiseSamples,
+    check_pooling,
+    load_noise_samples,
+    load_pool,
+    pool_columns,
+    pool_noise,
+    sample_steps,
+    samples_path,
+    save_noise_samples,
+)
+
 __all__ = [
     "FullGradient",
     "MinibatchGradient",
@@ -61,6 +75,17 @@ __all__ = [
     "gradient_noise",
     "smoothed_gradient_noise",
     "flatten",
+    "POOLINGS",
+    "NoiseSamples",
+    "NoisePool",
+    "check_pooling",
+    "pool_columns",
+    "pool_noise",
+    "samples_path",
+    "sample_steps",
+    "save_noise_samples",
+    "load_noise_samples",
+    "load_pool",
 ]
 
 

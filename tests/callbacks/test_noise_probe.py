@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from tfescape.callbacks import GradientNoiseProbe, NoiseProbeRecord
-from tfescape.callbacks.noise_probe import load_global_pool, standardized_pool
+from tfescape.noise import load_pool, pool_columns
 from tfescape.stable import symmetric_stable_sample
 
 
@@ -80,7 +80,7 @@ def test_gaussian_noise_gives_alpha_near_two():
 
 def test_standardized_pool_drops_dead_coordinates_and_zeros():
     values = np.array([[1.0, 0.0, 2.0], [-3.0, 0.0, 0.0], [2.0, 0.0, -4.0]])
-    z = standardized_pool(values)
+    z = pool_columns(values).values
     # column 0 median |.| = 2, column 1 is dead, column 2 has median 2 and an exact zero
     np.testing.assert_allclose(sorted(z), sorted([0.5, -1.5, 1.0, 1.0, -2.0]))
 
@@ -144,9 +144,9 @@ def test_probe_during_fit_logs_tensorboard_and_samples(tmp_path):
         assert int(saved[kernel.replace("noise_", "size_")]) == 48
         assert record.samples_path == files[-1]
     # The saved samples rebuild exactly the pool the global estimate and the histogram used.
-    pool = load_global_pool(files[-1])
+    pool = load_pool(files[-1]).values
     assert pool.size == record.global_noise.num_samples == record.histogram_counts.sum()
-    assert load_global_pool(files[-1], smoothed=True).size == record.smoothed_global.num_samples
+    assert load_pool(files[-1], smoothed=True).values.size == record.smoothed_global.num_samples
 
 
 def test_a_failing_measurement_does_not_stop_training(caplog):

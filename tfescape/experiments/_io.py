@@ -13,13 +13,13 @@ import json
 import logging
 import math
 import os
-import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from tfescape._atomic import atomic_write
+from tfescape._progress import progress  # noqa: F401  (the pipelines import it from here)
 from tfescape.report import write_text_atomic
 
 logger = logging.getLogger(__name__)
@@ -119,6 +119,10 @@ class ResultsDir:
     def marker(self, stage: str) -> str:
         return os.path.join(self.path, "stages", f"{stage}.json")
 
+    def has_marker(self, stage: str) -> bool:
+        """Whether ``stage`` has finished in this folder (whatever the resume flag)."""
+        return os.path.exists(self.marker(stage))
+
     def is_done(self, stage: str) -> bool:
         """Whether ``stage`` finished in an earlier run (and resuming is on)."""
         return self.resume and os.path.exists(self.marker(stage))
@@ -137,55 +141,6 @@ class ResultsDir:
 
     def stage_info(self, stage: str) -> dict | None:
         return read_json(self.marker(stage)) if os.path.exists(self.marker(stage)) else None
-
-
-PROGRESS_LINE_SECONDS = 10.0
-"""Without a progress bar, a progress line is logged at most this often (seconds)."""
-
-
-def progress(
-    iterable: Iterable, *, total: int | None = None, desc: str = "", enabled: bool = True
-) -> Iterator:
-    """Iterate with progress shown: a tqdm bar on a terminal or in a notebook, else progress lines.
-
-    Without a terminal (output to a file or a pipe, a CI log), a line ``desc: i/total (t s)`` is logged at
-    INFO at most every :data:`PROGRESS_LINE_SECONDS` seconds, so a log gets a few lines instead of a bar's
-    carriage returns.
-
-    Args:
-        iterable: what to iterate over.
-        total: its length, when ``iterable`` has none.
-        desc: what is being done, e.g. "train sgd".
-        enabled: False iterates silently.
-    """
-    if not enabled:
-        yield from iterable
-        return
-    if total is None and hasattr(iterable, "__len__"):
-        total = len(iterable)
-    bar = _progress_bar()
-    if bar is not None:
-        with bar(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True) as items:
-            yield from items
-        return
-    start = last = time.monotonic()
-    for i, item in enumerate(iterable, 1):
-        yield item
-        now = time.monotonic()
-        if now - last >= PROGRESS_LINE_SECONDS and i != total:
-            last = now
-            logger.info("%s: %d/%s (%.0f s)", desc, i, total if total is not None else "?", now - start)
-
-
-def _progress_bar():
-    """tqdm's bar where one can be drawn (a terminal, a notebook kernel), else None."""
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # tqdm is a dependency, but keep working without it
-        return None
-    in_notebook = "ipykernel" in sys.modules
-    on_terminal = hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
-    return tqdm if in_notebook or on_terminal else None
 
 
 def _csv_cell(value):

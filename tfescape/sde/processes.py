@@ -35,7 +35,10 @@ import tensorflow as tf
 
 from tfescape.sde.increments import validate_alpha
 
-__all__ = ["AdamSDE", "AdamState", "SGDSDE", "SGDState", "NoiseMatrix", "resolve_eps"]
+__all__ = ["SDE_MODELS", "AdamSDE", "AdamState", "SGDSDE", "SGDState", "NoiseMatrix", "resolve_eps"]
+
+SDE_MODELS = ("sgd", "adam")
+"""Optimizer families (tfescape.optimizers.specs) with a Levy SDE model here: SGDSDE and AdamSDE, in order."""
 
 
 class SGDState(NamedTuple):
