@@ -280,3 +280,34 @@ def test_a_run_prints_no_tensorflow_start_up_lines_unless_verbose(tmp_path):
     own = re.compile(r"\d\d:\d\d:\d\d (INFO|WARNING) tfescape")  # tfescape's own log lines
     assert all(own.match(line) for line in quiet.stderr.splitlines()), quiet.stderr
     assert "tail-index: loading TensorFlow" in quiet.stderr
+
+
+def test_a_quiet_step_still_shows_a_line_every_few_seconds(monkeypatch):
+    import logging
+    import time
+
+    from tfescape._progress import progress
+
+    class Keep(logging.Handler):
+        def __init__(self):
+            super().__init__(logging.INFO)
+            self.lines = []
+
+        def emit(self, record):
+            self.lines.append(record.getMessage())
+
+    keep = Keep()
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [keep])
+    monkeypatch.setattr(cli, "HEARTBEAT_SECONDS", 0.6)
+    monkeypatch.setattr(logging.getLogger("tfescape"), "level", logging.INFO)
+    with cli._heartbeat(enabled=True):
+        logging.getLogger("tfescape.demo").info("stage demo: one long step")
+        time.sleep(1.5)  # nothing shown: the heartbeat speaks
+        beats = len(keep.lines) - 1
+        for _ in progress(range(8), desc="loop", enabled=True):
+            time.sleep(0.2)  # a loop that advances: no heartbeat
+        during_loop = len(keep.lines) - 1 - beats
+    assert beats >= 1 and keep.lines[1].startswith("still working: stage demo: one long step")
+    assert during_loop == 0, keep.lines
+    assert keep.filters == []  # the heartbeat removed itself

@@ -12,6 +12,18 @@ logger = logging.getLogger(__name__)
 PROGRESS_LINE_SECONDS = 10.0
 """Without a progress bar, a progress line is logged at most this often (seconds)."""
 
+_last_update = 0.0
+
+
+def last_update() -> float:
+    """time.monotonic() of the last item any :func:`progress` loop finished (0.0 before the first)."""
+    return _last_update
+
+
+def _touch() -> None:
+    global _last_update
+    _last_update = time.monotonic()
+
 
 def progress(
     iterable: Iterable, *, total: int | None = None, desc: str = "", enabled: bool = True
@@ -36,10 +48,13 @@ def progress(
     bar = _progress_bar()
     if bar is not None:
         with bar(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True) as items:
-            yield from items
+            for item in items:
+                _touch()
+                yield item
         return
     start = last = time.monotonic()
     for i, item in enumerate(iterable, 1):
+        _touch()
         yield item
         now = time.monotonic()
         if now - last >= PROGRESS_LINE_SECONDS and i != total:

@@ -24,6 +24,8 @@ import os
 import re
 import sys
 import tempfile
+import threading
+import time
 import typing
 from collections.abc import Callable, Iterator, Sequence
 
@@ -525,16 +527,72 @@ def script_main(command: str, argv: Sequence[str] | None = None) -> int:
 def _run(command: Command, args: argparse.Namespace) -> int:
     with _native_log_lines_hidden(args.verbose <= 0) as native_log:
         _configure_logging(args.verbose)
-        logger.info("%s: loading TensorFlow", command.name)
-        from tfescape.data import DatasetUnavailableError  # TensorFlow loads here, quietly
+        with _heartbeat(enabled=not getattr(args, "no_progress", False)):
+            logger.info("%s: loading TensorFlow", command.name)
+            from tfescape.data import DatasetUnavailableError  # TensorFlow loads here, quietly
 
-        try:
-            status = command.run(args)
-        except (DatasetUnavailableError, ValueError) as err:
-            print(f"tfescape {command.name}: error: {err}", file=sys.stderr)
-            status = 2
+            try:
+                status = command.run(args)
+            except (DatasetUnavailableError, ValueError) as err:
+                print(f"tfescape {command.name}: error: {err}", file=sys.stderr)
+                status = 2
         native_log.keep = status != 0
     return status
+
+
+HEARTBEAT_SECONDS = 8.0
+"""A command that has shown nothing for this long logs that its current step is still running."""
+
+
+class _Heartbeat(logging.Filter):
+    """Remembers when a line was last shown, and the current step (tfescape's last INFO line)."""
+
+    def __init__(self):
+        super().__init__()
+        self.last_shown = self.step_since = time.monotonic()
+        self.step = "starting"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.last_shown = time.monotonic()
+        if record.levelno == logging.INFO and not getattr(record, "heartbeat", False):
+            self.step, self.step_since = record.getMessage(), self.last_shown
+        return True
+
+
+@contextlib.contextmanager
+def _heartbeat(*, enabled: bool) -> Iterator[None]:
+    """While the command runs, log "still working" when nothing (no log line, no progress) showed for a while.
+
+    Long steps without a loop to count (a stable-law fit, one long simulation) then still show a line at
+    least every :data:`HEARTBEAT_SECONDS` seconds.
+    """
+    from tfescape import _progress
+
+    handlers = logging.getLogger().handlers
+    if not enabled or not handlers:
+        yield
+        return
+    beat = _Heartbeat()
+    for handler in handlers:
+        handler.addFilter(beat)
+    stop = threading.Event()
+
+    def watch():
+        while not stop.wait(0.5):
+            now = time.monotonic()
+            if now - max(beat.last_shown, _progress.last_update()) >= HEARTBEAT_SECONDS:
+                still = "still working: %s (%.0f s)"
+                logger.info(still, beat.step, now - beat.step_since, extra={"heartbeat": True})
+
+    thread = threading.Thread(target=watch, name="tfescape-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        for handler in handlers:
+            handler.removeFilter(beat)
 
 
 def _add_out(parser: argparse.ArgumentParser, default: str) -> None:
