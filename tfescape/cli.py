@@ -554,7 +554,8 @@ class _Heartbeat(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         self.last_shown = time.monotonic()
-        if record.levelno == logging.INFO and not getattr(record, "heartbeat", False):
+        progress_line = record.name == "tfescape._progress"
+        if record.levelno == logging.INFO and not progress_line and not getattr(record, "heartbeat", False):
             self.step, self.step_since = record.getMessage(), self.last_shown
         return True
 
