@@ -17,6 +17,7 @@ class _Clock:
 def test_without_a_terminal_a_line_is_logged_at_most_every_period(monkeypatch, caplog):
     clock = _Clock()
     monkeypatch.setattr(_io.time, "monotonic", clock)
+    monkeypatch.setattr(_io, "PROGRESS_LINE_SECONDS", 10.0)
     monkeypatch.delitem(
         sys.modules, "ipykernel", raising=False
     )  # not in a notebook; pytest's stderr is no tty

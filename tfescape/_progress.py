@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 
 logger = logging.getLogger(__name__)
 
-PROGRESS_LINE_SECONDS = 10.0
+PROGRESS_LINE_SECONDS = 8.0
 """Without a progress bar, a progress line is logged at most this often (seconds)."""
 
 _last_update = 0.0

@@ -87,7 +87,7 @@ def probe_sharpness(
         epsilon: Keskar box size.
         sharpness_steps: projected-gradient ascent steps.
         seed: seed of every random start (the same seed gives the same directions for every model).
-        show_progress: show progress over the Hessian-vector products (a bar, or a line every 10 s).
+        show_progress: progress over the Hessian-vector products (a bar, or a log line every few seconds).
 
     Returns:
         SharpnessProbe.
@@ -103,7 +103,7 @@ def probe_sharpness(
     op = hessian.HessianOperator(model, loss, data)  # one operator (one traced HVP) for the three spectra
     # Progress counts Hessian-vector products (most of the time) and the last two measures as one each.
     work = max(lanczos_iters, k + 2) + trace_samples + density_starts * lanczos_iters + 2
-    ticks = progress(itertools.repeat(None, work), desc="Hessian probes", enabled=show_progress)
+    ticks = progress(itertools.repeat(None, work), total=work, desc="Hessian probes", enabled=show_progress)
 
     def matvec(vector):
         next(ticks, None)
