@@ -318,3 +318,11 @@ def test_a_quiet_step_still_shows_a_line_every_few_seconds(monkeypatch):
     assert beats >= 1 and keep.lines[1].startswith("still working: stage demo: one long step")
     assert during_loop == 0, keep.lines
     assert keep.filters == []  # the heartbeat removed itself
+
+
+def test_tail_index_methods_offered_are_the_librarys():
+    from tfescape.stable.tail_index import METHODS
+
+    assert cli._TAIL_INDEX_METHODS == METHODS
+    method = next(a for a in _command_parser("tail-index")._actions if "--method" in a.option_strings)
+    assert tuple(method.choices) == METHODS

@@ -35,15 +35,9 @@ def atomic_write(path: str | os.PathLike, *, binary: bool = True):
     os.makedirs(folder, exist_ok=True)
     suffix = os.path.splitext(path)[1]
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
-    try:
+    with _replacing(tmp, path):
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as handle:
             yield handle
-        os.chmod(tmp, default_file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
 
 
 def atomic_save(save, path: str | os.PathLike) -> str:
@@ -56,12 +50,19 @@ def atomic_save(save, path: str | os.PathLike) -> str:
     folder = os.path.dirname(path) or "."
     os.makedirs(folder, exist_ok=True)
     tmp = os.path.join(folder, f".tmp-{os.getpid()}-{os.path.basename(path)}")
-    try:
+    with _replacing(tmp, path):
         save(tmp)
+    return path
+
+
+@contextlib.contextmanager
+def _replacing(tmp: str, path: str):
+    """On a clean exit give ``tmp`` the default mode and move it onto ``path``; on any error remove it."""
+    try:
+        yield
         os.chmod(tmp, default_file_mode())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.remove(tmp)
         raise
-    return path

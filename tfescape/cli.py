@@ -326,6 +326,10 @@ def run_sharpness_command(args: argparse.Namespace) -> int:
     return 0
 
 
+# tfescape.stable.tail_index.METHODS, spelled out so that --help needs no TensorFlow (a test checks the two).
+_TAIL_INDEX_METHODS = ("mohammadi", "mohammadi_order", "hill", "ecf_regression")
+
+
 def add_tail_index_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``tfescape tail-index`` / scripts/tail_index.py: compare's training and noise options."""
     _add_out(parser, "results/tail_index")
@@ -338,8 +342,8 @@ def add_tail_index_arguments(parser: argparse.ArgumentParser) -> None:
     samples.add_argument(
         "--method",
         default="mohammadi",
-        help="estimator for --samples: mohammadi, mohammadi_order, hill or ecf_regression "
-        "(default: %(default)s)",
+        choices=_TAIL_INDEX_METHODS,
+        help="estimator for --samples (default: %(default)s)",
     )
     samples.add_argument("--force", action="store_true", help="replace an existing OUT/tail_index.json")
     _add_compare_presets(parser)

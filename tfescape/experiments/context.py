@@ -39,52 +39,36 @@ class CompareContext:
     def scope(self):
         return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
 
-    @property
-    def data(self):
-        if self._data is None:
-            from tfescape.data import load_dataset
-
-            c = self.config
-            self._data = load_dataset(
-                c.dataset,
-                batch_size=c.batch_size,
-                seed=c.seed,
-                image_size=c.image_size,
-                max_train=c.max_train,
-                max_test=c.max_test,
-            )
-        return self._data
-
-    def fresh_train(self):
-        """A new training pipeline (same seed): its batch sequence starts over, unlike ``data.train``'s."""
+    def _load(self, **options):
+        """tfescape.data.load_dataset of the configured dataset (the split is fixed by the seed)."""
         from tfescape.data import load_dataset
 
         c = self.config
         return load_dataset(
             c.dataset,
-            batch_size=c.batch_size,
             seed=c.seed,
             image_size=c.image_size,
             max_train=c.max_train,
             max_test=c.max_test,
-        ).train
+            **options,
+        )
+
+    @property
+    def data(self):
+        """(train, test, info) at the training batch size (loaded once)."""
+        if self._data is None:
+            self._data = self._load(batch_size=self.config.batch_size)
+        return self._data
+
+    def fresh_train(self):
+        """A new training pipeline (same seed): its batch sequence starts over, unlike ``data.train``'s."""
+        return self._load(batch_size=self.config.batch_size).train
 
     @property
     def train_eval(self):
         """The training split, unshuffled, in batches of 256: the data Hessians and full gradients average."""
         if self._train_eval is None:
-            from tfescape.data import load_dataset
-
-            c = self.config
-            self._train_eval = load_dataset(
-                c.dataset,
-                batch_size=256,
-                seed=c.seed,
-                shuffle=False,
-                image_size=c.image_size,
-                max_train=c.max_train,
-                max_test=c.max_test,
-            ).train
+            self._train_eval = self._load(batch_size=256, shuffle=False).train
         return self._train_eval
 
     def loss(self):

@@ -94,8 +94,12 @@ __all__ = [
 
 def levy_constant(alpha) -> float:
     """c_alpha = Gamma(1 + alpha) sin(pi alpha / 2) / pi, the Levy density constant of SaS(1)."""
+    import tensorflow as tf
+
+    from tfescape.stable.stable_math import levy_measure_constant
+
     alpha = validate_alpha(alpha)
-    return math.gamma(1.0 + alpha) * math.sin(math.pi * alpha / 2.0) / math.pi
+    return float(levy_measure_constant(tf.constant(alpha, tf.float64)))
 
 
 def _positive(name, value) -> float:
