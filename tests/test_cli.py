@@ -293,6 +293,7 @@ def test_a_quiet_step_still_shows_a_line_every_few_seconds(monkeypatch):
     import logging
     import time
 
+    from tfescape import _progress
     from tfescape._progress import progress
 
     class Keep(logging.Handler):
@@ -308,12 +309,24 @@ def test_a_quiet_step_still_shows_a_line_every_few_seconds(monkeypatch):
     monkeypatch.setattr(root, "handlers", [keep])
     monkeypatch.setattr(cli, "HEARTBEAT_SECONDS", 0.6)
     monkeypatch.setattr(logging.getLogger("tfescape"), "level", logging.INFO)
+
+    class Bar:  # a progress bar that draws nothing; advancing it counts as showing progress
+        def __init__(self, iterable, **options):
+            self.iterable = iterable
+
+        def __enter__(self):
+            return iter(self.iterable)
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(_progress, "_progress_bar", lambda: Bar)
     with cli._heartbeat(enabled=True):
         logging.getLogger("tfescape.demo").info("stage demo: one long step")
         time.sleep(1.5)  # nothing shown: the heartbeat speaks
         beats = len(keep.lines) - 1
         for _ in progress(range(8), desc="loop", enabled=True):
-            time.sleep(0.2)  # a loop that advances: no heartbeat
+            time.sleep(0.2)  # a bar that advances: no heartbeat
         during_loop = len(keep.lines) - 1 - beats
     assert beats >= 1 and keep.lines[1].startswith("still working: stage demo: one long step")
     assert during_loop == 0, keep.lines

@@ -16,7 +16,7 @@ _last_update = 0.0
 
 
 def last_update() -> float:
-    """time.monotonic() of the last item any :func:`progress` loop finished (0.0 before the first)."""
+    """time.monotonic() when a progress bar last advanced (0.0 before the first); log lines do not count."""
     return _last_update
 
 
@@ -54,7 +54,6 @@ def progress(
         return
     start = last = time.monotonic()
     for i, item in enumerate(iterable, 1):
-        _touch()
         yield item
         now = time.monotonic()
         if now - last >= PROGRESS_LINE_SECONDS and i != total:
