@@ -48,6 +48,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfescape import _checks
+from tfescape import data as data_lib
 from tfescape import noise as noise_lib
 from tfescape._seeds import sanitize_seed
 from tfescape.callbacks._summaries import write_histogram, write_scalar
@@ -189,6 +191,8 @@ class GradientNoiseProbe(keras.callbacks.Callback):
         seed=None,
     ):
         super().__init__()
+        _check_options(every_n_steps, num_batches, at_steps, max_coordinates, histogram_bins)
+        _check_estimator_options(method, confidence, interval, noise_dataset)
         if not isinstance(dataset, tf.data.Dataset):
             raise ValueError(f"dataset must be a batched tf.data.Dataset of (x, y), got {type(dataset)}.")
         if every_n_steps is not None and (int(every_n_steps) != every_n_steps or every_n_steps < 1):
@@ -263,9 +267,20 @@ class GradientNoiseProbe(keras.callbacks.Callback):
     def measure(self, step: int | None = None) -> NoiseProbeRecord:
         """Measure now, append the record to ``history``, log it, and return it.
 
+        Minibatches are a pure function of (data seed, step): a :func:`tfescape.data.load_dataset`
+        training pipeline is read from data epoch :func:`noise_data_epoch` (step) on, and its epoch
+        counter is restored afterwards, so a restarted process measures the same batches. Other
+        pipelines are iterated as they are.
+
         Args:
             step: the step to file the record under (default: the optimizer's iterations).
         """
+        if step is None:
+            step = self._current_step()
+        with data_lib.pinned_data_epoch((self.dataset, self.noise_dataset), noise_data_epoch(step)):
+            return self._measure(step)
+
+    def _measure(self, step: int | None) -> NoiseProbeRecord:
         model = self.model
         if step is None:
             step = self._current_step()
@@ -451,6 +466,35 @@ class GradientNoiseProbe(keras.callbacks.Callback):
 def _pool_salt(base: int, pooling: str):
     """Seed salt of an estimate: unchanged for the standardized pool, distinct for the raw one."""
     return base if pooling == "standardized" else f"{base}-{pooling}"
+
+
+def _check_options(every_n_steps, num_batches, at_steps, max_coordinates, histogram_bins) -> None:
+    _checks.optional_positive_int(every_n_steps, "GradientNoiseProbe every_n_steps")
+    _checks.integer(num_batches, "GradientNoiseProbe num_batches", minimum=2)
+    for step in at_steps:
+        _checks.integer(step, "GradientNoiseProbe at_steps entry", minimum=0)
+    _checks.positive_int(max_coordinates, "GradientNoiseProbe max_coordinates")
+    _checks.positive_int(histogram_bins, "GradientNoiseProbe histogram_bins")
+
+
+def _check_estimator_options(method, confidence, interval, noise_dataset) -> None:
+    from tfescape.stable.tail_index import INTERVALS, METHODS
+
+    _checks.choice(method, "GradientNoiseProbe method", METHODS)
+    _checks.probability(confidence, "GradientNoiseProbe confidence")
+    _checks.choice(interval, "GradientNoiseProbe interval", INTERVALS)
+    if noise_dataset is not None and not isinstance(noise_dataset, tf.data.Dataset):
+        raise ValueError(
+            f"noise_dataset must be a batched tf.data.Dataset of (x, y) or None, got {type(noise_dataset)}."
+        )
+
+
+def noise_data_epoch(step: int) -> int:
+    """The data epoch a probe measuring at optimizer ``step`` starts from: -(step + 1) * 2**20.
+
+    Negative, so it never coincides with a training epoch, and 2**20 passes apart from the next step's.
+    """
+    return -(int(step) + 1) * 2**20
 
 
 def _histogram(z, bins):

@@ -72,6 +72,7 @@ import math
 import numpy as np
 from scipy import special
 
+from tfescape import _checks
 from tfescape.sde.increments import validate_alpha
 
 __all__ = [
@@ -113,7 +114,7 @@ def _matrix(name, g) -> np.ndarray:
     g = np.asarray(g, dtype=np.float64)
     if g.ndim == 0:
         g = g.reshape(1, 1)
-    if g.ndim != 2 or g.shape[0] != g.shape[1] or not np.all(np.isfinite(g)):
+    if g.ndim != 2 or g.shape[0] != g.shape[1] or g.size == 0 or not np.all(np.isfinite(g)):
         raise ValueError(
             f"{name} must be a finite square [d, d] matrix (or a scalar in 1-D), got shape {g.shape}."
         )
@@ -157,6 +158,10 @@ def box_escape_rate(*, alpha, noise_matrix, low, high, x0) -> float:
     alpha = validate_alpha(alpha)
     g = _matrix("noise_matrix", noise_matrix)
     d = g.shape[0]
+    _checks.finite_array(x0, "x0")
+    for name, bound in (("low", low), ("high", high)):
+        if np.any(np.isnan(np.asarray(bound, np.float64))):
+            raise ValueError(f"{name} contains NaN; give the box's faces as numbers (inf for an open side).")
     low = np.broadcast_to(np.asarray(low, np.float64), (d,))
     high = np.broadcast_to(np.asarray(high, np.float64), (d,))
     x0 = np.broadcast_to(np.asarray(x0, np.float64), (d,))
@@ -186,6 +191,9 @@ def ball_escape_rate(*, alpha, noise_matrix, center, radius, x0=None) -> float:
     alpha = validate_alpha(alpha)
     g = _matrix("noise_matrix", noise_matrix)
     radius = _positive("radius", radius)
+    _checks.finite_array(center, "center")
+    if x0 is not None:
+        _checks.finite_array(x0, "x0")
     center = np.broadcast_to(np.asarray(center, np.float64), (g.shape[0],))
     offset = np.zeros_like(center) if x0 is None else np.asarray(x0, np.float64) - center
     c = float(offset @ offset) - radius**2
@@ -212,6 +220,9 @@ def quadratic_escape_rate(*, alpha, noise_matrix, hessian, height, x0=None, cent
     d = g.shape[0]
     h = _hessian_matrix(hessian, d)
     height = _positive("height", height)
+    for name, point in (("x0", x0), ("center", center)):
+        if point is not None:
+            _checks.finite_array(point, name)
     center = np.zeros(d) if center is None else np.broadcast_to(np.asarray(center, np.float64), (d,))
     offset = np.zeros(d) if x0 is None else np.asarray(x0, np.float64) - center
     c = 0.5 * float(offset @ h @ offset) - height
@@ -316,7 +327,8 @@ def momentum_attenuation(
 
 def sgd_noise_matrix(*, eps, sigma, dim) -> np.ndarray:
     """G = eps Sigma, with Sigma a scalar, a diagonal [d] or a full [d, d] matrix."""
-    sigma = np.asarray(sigma, np.float64)
+    dim = _checks.positive_int(dim, "dim")
+    sigma = _checks.finite_array(sigma, "sigma")
     dense = np.diag(np.broadcast_to(sigma, (dim,))) if sigma.ndim <= 1 else sigma
     return _positive("eps", eps) * dense
 
@@ -332,6 +344,7 @@ def adam_noise_matrix(*, eps, sigma, preconditioner, dim) -> np.ndarray:
 def paper_form(rate, *, alpha, eps) -> tuple[float, float]:
     """(Theta, m(W)) with Theta = (2/alpha) eps^alpha and m(W) = nu(W) / Theta (Zhou et al. 2020)."""
     alpha = validate_alpha(alpha)
+    rate = _checks.nonnegative_float(rate, "rate")
     theta = 2.0 / alpha * _positive("eps", eps) ** alpha
     return theta, float(rate) / theta
 

@@ -63,6 +63,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfescape import _checks
 from tfescape._seeds import sanitize_seed
 
 INTERVALS = ("bootstrap", "asymptotic", "none")
@@ -203,6 +204,7 @@ def _static_num_samples(x: tf.Tensor, name: str) -> int:
 
 
 def _as_float(x) -> tf.Tensor:
+    _checks.real_dtype(x, "x")
     x = tf.convert_to_tensor(x)
     if x.dtype not in (tf.float32, tf.float64):
         x = tf.cast(x, tf.float32)
