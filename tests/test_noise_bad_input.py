@@ -46,6 +46,29 @@ def _first(iterator):
 
 
 CASES = {
+    "check_pooling": [(lambda: noise.check_pooling("paper"), "pooling")],
+    "pool_columns": [
+        (lambda: noise.pool_columns(np.ones(3)), "batches, coordinates"),
+        (lambda: noise.pool_columns(np.ones((2, 2)), pooling="scaled"), "pooling"),
+    ],
+    "pool_noise": [
+        (lambda: noise.pool_noise([], []), "non-empty"),
+        (lambda: noise.pool_noise([np.ones((2, 2))], [4], pooling="none"), "pooling"),
+    ],
+    "load_noise_samples": [
+        (lambda: noise.load_noise_samples("/nonexistent/noise_step00000001.npz"), "exist")
+    ],
+    "load_pool": [(lambda: noise.load_pool("/nonexistent/noise_step00000001.npz"), "exist")],
+    "save_noise_samples": [
+        (
+            lambda: noise.save_noise_samples(
+                noise.NoiseSamples(1, ("a",), (np.ones(3),), (np.arange(3),), (3,)), "/tmp/tfescape-bad-input"
+            ),
+            "noise must be",
+        )
+    ],
+    "samples_path": [(lambda: noise.samples_path("folder", -1), "step")],
+    "sample_steps": [(lambda: noise.sample_steps(3), "folder")],
     "NoiseStatistics": [
         (lambda: noise.NoiseStatistics().update([np.array([NAN, 1.0])]), "NaN"),
         (lambda: noise.NoiseStatistics().result(), "at least 2"),
@@ -111,7 +134,15 @@ CASES = {
     ],
 }
 
-RESULT_TYPES = {"FullGradient", "MinibatchGradient", "NoiseSample", "NoiseMoments"}
+RESULT_TYPES = {
+    "FullGradient",
+    "MinibatchGradient",
+    "NoiseSample",
+    "NoiseMoments",
+    "NoiseSamples",
+    "NoisePool",
+    "POOLINGS",
+}
 
 
 def test_every_public_name_has_bad_input_cases():

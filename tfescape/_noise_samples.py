@@ -140,11 +140,15 @@ def pool_noise(
 
 def samples_path(folder: str | os.PathLike, step: int) -> str:
     """Where the samples of ``step`` are stored in ``folder``."""
+    if isinstance(step, bool) or int(step) != step or step < 0:
+        raise ValueError(f"step must be an integer >= 0 (a training step), got {step!r}.")
     return os.path.join(os.fspath(folder), f"noise_step{int(step):08d}.npz")
 
 
 def sample_steps(folder: str | os.PathLike) -> list[int]:
     """Steps with stored samples in ``folder``, ascending (empty if the folder does not exist)."""
+    if not isinstance(folder, str | os.PathLike):
+        raise ValueError(f"folder must be a path, got {type(folder).__name__}.")
     if not os.path.isdir(folder):
         return []
     return sorted(int(m.group(1)) for f in os.listdir(folder) if (m := _FILE_PATTERN.match(f)))
@@ -156,6 +160,13 @@ def save_noise_samples(samples: NoiseSamples, folder: str | os.PathLike) -> str:
     Arrays per variable i with path p (``/`` written as ``.``): ``noise_<iii>_<p>``, ``indices_<iii>_<p>``,
     ``size_<iii>_<p>`` and, when present, ``smoothed_<iii>_<p>``.
     """
+    for values, idx, size in zip(samples.noise, samples.indices, samples.sizes, strict=True):
+        values = np.asarray(values)
+        if values.ndim != 2 or np.shape(idx) != (values.shape[1],) or values.shape[1] > size:
+            raise ValueError(
+                "noise must be [batches, sampled coordinates] per variable, with one index per sampled "
+                f"coordinate and no more coordinates than the variable's size; got {values.shape}."
+            )
     os.makedirs(folder, exist_ok=True)
     arrays = {}
     for i, name in enumerate(samples.names):

@@ -43,6 +43,14 @@ def _predict(**options):
     return sde.predict_escape(**kwargs)
 
 
+def _one(**options):
+    kwargs = dict(alpha=1.5, noise_scale=[1.0, 1.0], hessian=[1.0, 1.0], height=1.0, learning_rate=0.1)
+    kwargs.update(options)
+    return kwargs
+
+
+_BASIN = sde.ReducedBasin(np.array([1.0, 1.0]), np.eye(2), np.array([0.1, 0.1]), 0.5)
+
 CASES = {
     "levy_increments": [
         (lambda: sde.levy_increments([3], 2.5, 0.1, seed=0), "alpha"),
@@ -133,9 +141,42 @@ CASES = {
         (lambda: sde.AsymmetricValley(steep_curvature=0.0), "steep_curvature"),
         (lambda: sde.AsymmetricValley(gentle_curvature=INF), "gentle_curvature"),
     ],
+    "predict_optimizer_escape": [
+        (lambda: sde.predict_optimizer_escape(**_one(alpha=NAN)), "alpha"),
+        (lambda: sde.predict_optimizer_escape(**_one(noise_scale=[1.0, NAN])), "noise_scale"),
+        (lambda: sde.predict_optimizer_escape(**_one(preconditioner=[1.0, 0.0])), "preconditioner"),
+        (lambda: sde.predict_optimizer_escape(**_one(learning_rate=INF)), "learning_rate"),
+        (lambda: sde.predict_optimizer_escape(**_one(basis=np.ones((5, 3)))), "basis"),
+    ],
+    "reduce_basin": [
+        (lambda: sde.reduce_basin([-1.0, 0.0], _H, noise_vectors=_H, alpha=1.5, height=1.0), "not a minimum"),
+        (lambda: sde.reduce_basin([1.0, 1.0], _H, noise_vectors=_H * NAN, alpha=1.5, height=1.0), "NaN"),
+        (lambda: sde.reduce_basin([1.0, 1.0], _H, noise_vectors=_H, alpha=1.5, height=NAN), "height"),
+        (
+            lambda: sde.reduce_basin([1.0, 1.0], np.ones((2, 3)), noise_vectors=_H, alpha=1.5, height=1.0),
+            "one column",
+        ),
+    ],
+    "basin_escape": [
+        (lambda: sde.basin_escape(_BASIN, alpha=1.5, learning_rate=0.0), "learning_rate"),
+        (lambda: sde.basin_escape(_BASIN, alpha=2.5, learning_rate=0.1), "alpha"),
+        (
+            lambda: sde.basin_escape(_BASIN, alpha=1.5, learning_rate=0.1, preconditioner=[1.0, -1.0]),
+            "preconditioner",
+        ),
+    ],
 }
 
 THEORY_CASES = {
+    "predict_optimizer_escape": [
+        (lambda: theory.predict_optimizer_escape(**_one(height=0.0)), "height"),
+        (lambda: theory.predict_optimizer_escape(**_one(learning_rate=None)), "learning_rate"),
+    ],
+    "preconditioner_projection": [
+        (lambda: theory.preconditioner_projection([1.0, NAN], dim=2), "preconditioner"),
+        (lambda: theory.preconditioner_projection([1.0, 2.0, 3.0], dim=2, basis=np.eye(2)), "one value per"),
+        (lambda: theory.preconditioner_projection(None, dim=2, basis=np.full((3, 2), NAN)), "basis"),
+    ],
     "adam_noise_matrix": [
         (lambda: theory.adam_noise_matrix(eps=NAN, sigma=_H, preconditioner=[1.0, 1.0], dim=2), "eps"),
         (
@@ -251,12 +292,22 @@ THEORY_CASES["interval_escape_rate"] += [
 ]
 CASES["QuadraticBasin"] += [(lambda: sde.QuadraticBasin(_H, center=[NAN, 0.0]), "center")]
 
-RESULT_TYPES = {"SGDState", "AdamState", "NoisyAdamState", "ExitTimes", "MeanEstimate", "EscapePrediction"}
+RESULT_TYPES = {
+    "SGDState",
+    "AdamState",
+    "NoisyAdamState",
+    "ExitTimes",
+    "MeanEstimate",
+    "EscapePrediction",
+    "OptimizerEscape",
+    "ReducedBasin",
+    "BasinEscape",
+}
 
 
 def test_every_public_name_has_bad_input_cases():
     assert_every_name_covered(sde, CASES, RESULT_TYPES)
-    assert_every_name_covered(theory, THEORY_CASES, {"EscapePrediction"})
+    assert_every_name_covered(theory, THEORY_CASES, {"EscapePrediction", "OptimizerEscape"})
 
 
 @pytest.mark.parametrize("name, call, match", flatten_cases(CASES) + flatten_cases(THEORY_CASES))

@@ -2,8 +2,9 @@
 
 Per epoch it appends the loss/accuracy and optimizer-state history (``train/<run>/history.csv``), saves a
 checkpoint (weights and optimizer state, atomically) and, every ``probe_every_epochs`` epochs, a weight
-snapshot with the recorded preconditioner Q_t (tfescape.experiments.context). An interrupted run continues
-from the last checkpoint.
+snapshot with the recorded preconditioner Q_t (tfescape.experiments.context). Epoch e of every run sees the
+same batches, data epoch e of the seeded pipeline (tfescape.data.SyncDataEpoch), also after a restart; an
+interrupted run continues from the last checkpoint.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 from dataclasses import dataclass
 
 from tfescape._atomic import atomic_save
+from tfescape.data import SyncDataEpoch
 from tfescape.experiments._io import progress, read_csv, read_json, write_csv, write_json
 from tfescape.experiments.context import CompareContext, save_snapshot
 
@@ -55,7 +57,13 @@ def train_stage(ctx: CompareContext, name: str) -> TrainingRecord:
     for epoch in progress(epochs, total=len(epochs), desc=f"train {name}", enabled=ctx.show_progress):
         tick = time.monotonic()
         logs = model.fit(
-            train, epochs=epoch + 1, initial_epoch=epoch, validation_data=test, shuffle=False, verbose=0
+            train,
+            epochs=epoch + 1,
+            initial_epoch=epoch,
+            validation_data=test,
+            shuffle=False,
+            verbose=0,
+            callbacks=[SyncDataEpoch(train)],  # epoch e sees data epoch e, for every run and after a restart
         ).history
         step = _iterations(model)
         history.append(

@@ -79,6 +79,7 @@ __all__ = [
     "EscapePrediction",
     "OptimizerEscape",
     "predict_optimizer_escape",
+    "preconditioner_projection",
     "adam_noise_matrix",
     "ball_escape_rate",
     "box_escape_rate",
