@@ -130,3 +130,14 @@ def test_bad_input_says_what_to_do():
         plots.noise_histograms({"sgd": np.array([np.nan, np.inf])})
     with pytest.raises(ValueError, match="at least one format"):
         plots.save_figure(plots.top_eigenvalues({"sgd": [1.0]}), "x", formats=())
+
+
+def test_figures_show_as_png_images_in_notebooks():
+    from IPython.core.formatters import DisplayFormatter
+
+    fig = plots.training_curves({"sgd": _history(1.0)})
+    data, _ = DisplayFormatter().format(fig)  # what Jupyter and Colab receive for display(fig)
+    png = data["image/png"]
+    assert png.startswith(b"\x89PNG")
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")  # the IHDR chunk
+    assert (width, height) == (round(fig.get_figwidth() * plots.DPI), round(fig.get_figheight() * plots.DPI))

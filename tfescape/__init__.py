@@ -4,25 +4,50 @@ Heavy-tailed gradient noise, Levy-driven SDEs of SGD and Adam, escape times from
 sharpness of the minima each optimizer finds, after Zhou et al. (NeurIPS 2020).
 
 Subpackages: ``data``, ``models``, ``stable``, ``optimizers``, ``noise``, ``callbacks``, ``hessian``,
-``sde`` (with ``sde.theory``); ``plots``, ``report`` and ``experiments`` (seaborn and the pipelines behind
-the scripts) are imported on first use, so ``import tfescape`` stays light.
+``sde`` (with ``sde.theory``), ``plots``, ``report`` and ``experiments`` (the pipelines behind the scripts).
+Each is imported on first use, so ``import tfescape`` is light and TensorFlow loads only when needed.
+``keras.models.load_model`` of a model compiled with ``RecordingOptimizer`` needs ``tfescape.optimizers``
+imported first (importing it registers the class with Keras).
 """
 
 import importlib
 
 from tfescape._backend import ensure_tensorflow_backend
+from tfescape._version import __version__
 
 ensure_tensorflow_backend()
 
-from tfescape import callbacks, data, hessian, models, noise, optimizers, sde, stable  # noqa: E402
-from tfescape._version import __version__  # noqa: E402
-from tfescape.callbacks import GradientNoiseProbe, OptimizerStateLogger  # noqa: E402
-from tfescape.data import DatasetInfo, DatasetUnavailableError, load_arrays, load_dataset  # noqa: E402
-from tfescape.models import build_model  # noqa: E402
-from tfescape.optimizers import RecordingOptimizer, StateSnapshot  # noqa: E402
-from tfescape.stable import Stable, SymmetricStable, TailIndexAccumulator, fit, tail_index  # noqa: E402
-
-_LAZY_SUBMODULES = ("plots", "report", "experiments")
+# Everything below loads on first use (PEP 562), so ``import tfescape`` and the ``tfescape --help`` it
+# serves do not wait for TensorFlow. ``from tfescape import X`` and ``tfescape.X`` work as usual.
+_SUBMODULES = (
+    "callbacks",
+    "data",
+    "experiments",
+    "hessian",
+    "models",
+    "noise",
+    "optimizers",
+    "plots",
+    "report",
+    "sde",
+    "stable",
+)
+_NAMES = {
+    "GradientNoiseProbe": "callbacks",
+    "OptimizerStateLogger": "callbacks",
+    "DatasetInfo": "data",
+    "DatasetUnavailableError": "data",
+    "load_arrays": "data",
+    "load_dataset": "data",
+    "build_model": "models",
+    "RecordingOptimizer": "optimizers",
+    "StateSnapshot": "optimizers",
+    "Stable": "stable",
+    "SymmetricStable": "stable",
+    "TailIndexAccumulator": "stable",
+    "fit": "stable",
+    "tail_index": "stable",
+}
 
 __all__ = [
     "__version__",
@@ -57,6 +82,14 @@ __all__ = [
 
 
 def __getattr__(name):
-    if name in _LAZY_SUBMODULES:
+    if name in _SUBMODULES:
         return importlib.import_module(f"tfescape.{name}")
+    if name in _NAMES:
+        value = getattr(importlib.import_module(f"tfescape.{_NAMES[name]}"), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'tfescape' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -6,6 +6,7 @@ another backend we refuse with an explanation instead of failing later in an obs
 """
 
 import os
+import sys
 
 _REQUIRED = "tensorflow"
 
@@ -15,6 +16,7 @@ def ensure_tensorflow_backend() -> None:
 
     Raises:
         ImportError: KERAS_BACKEND names another backend, or Keras was already imported with one.
+        (Keras is not imported here: importing it would import TensorFlow.)
     """
     chosen = os.environ.setdefault("KERAS_BACKEND", _REQUIRED)
     if chosen != _REQUIRED:
@@ -23,8 +25,9 @@ def ensure_tensorflow_backend() -> None:
             "Unset KERAS_BACKEND or set KERAS_BACKEND=tensorflow before importing tfescape "
             "(Keras reads it once, at its first import)."
         )
-    import keras
-
+    keras = sys.modules.get("keras")
+    if keras is None:  # not imported yet: it will read KERAS_BACKEND when it is
+        return
     active = keras.backend.backend()
     if active != _REQUIRED:
         raise ImportError(

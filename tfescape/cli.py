@@ -8,22 +8,33 @@
 
 Each subcommand parses its arguments, calls the library (tfescape.experiments) and writes a results folder;
 the scripts call :func:`script_main` with their subcommand, so both spellings take the same options.
+
+Building the parser imports no TensorFlow (``--help`` is instant); TensorFlow loads when a command runs,
+with its native start-up log lines sent to a temporary file unless ``-v`` is given, and each warning is
+shown once. compare's options live in :func:`add_compare_config_arguments` (one per CompareConfig field).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import logging
 import os
+import re
 import sys
+import tempfile
+import threading
+import time
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("tfescape.cli")  # also when run as python -m tfescape.cli
+
+# ------------------------------------------------------------------------------------ compare's options
 
 _COMPARE_HELP = {
-    "dataset": "dataset: digits (offline default), synthetic, mnist, fashion_mnist, cifar10, cifar100",
+    "dataset": "dataset: digits (offline), synthetic, mnist, fashion_mnist, cifar10, cifar100",
     "model": "model: mlp, cnn or alexnet (the paper's CIFAR network)",
     "width": "hidden units per layer of the mlp",
     "depth": "hidden layers of the mlp",
@@ -41,20 +52,146 @@ _COMPARE_HELP = {
     "density_starts": "random starts of the spectral density estimate",
     "trace_samples": "Hutchinson probes of the Hessian trace",
     "landscape_points": "points of the 1-D loss landscape",
+    "sharpness_epsilon": "box size eps of Keskar's sharpness (box eps (|x_i| + 1) around the minimum)",
+    "sharpness_steps": "projected-gradient ascent steps of Keskar's sharpness",
     "escape_paths": "Monte Carlo paths per escape-time simulation",
+    "escape_steps": "step budget per simulated path (later exits count as censored)",
+    "basin_height": "loss height h (nats) of the quadratic basin around each minimum",
     "distribute": "none; mirrored (tf.distribute.MirroredStrategy, local devices); or multiworker "
     "(MultiWorkerMirroredStrategy over the cluster in TF_CONFIG, run on every worker)",
 }
 
+# Option groups of --help, in CompareConfig field names; fields in no group are listed under "other".
+_COMPARE_GROUPS = (
+    ("data and model", ("dataset", "model", "width", "depth", "image_size", "max_train", "max_test")),
+    (
+        "training",
+        ("optimizers", "epochs", "batch_size", "seed", "distribute"),
+    ),
+    ("gradient noise", ("probe_every_epochs", "noise_batches", "confidence")),
+    (
+        "sharpness",
+        (
+            "hessian_k",
+            "lanczos_iters",
+            "density_starts",
+            "trace_samples",
+            "landscape_points",
+            "sharpness_epsilon",
+            "sharpness_steps",
+        ),
+    ),
+    ("escape", ("escape_paths", "escape_steps", "basin_height")),
+)
+_TAIL_INDEX_GROUPS = ("data and model", "training", "gradient noise")
+_NONE_MEANS = {"image_size": "native", "max_train": "all", "max_test": "all"}
+
+
+def add_compare_config_arguments(
+    parser: argparse.ArgumentParser, *, groups: Sequence[str] | None = None
+) -> None:
+    """One option per CompareConfig field (of ``groups``, or all), shown with its preset values.
+
+    Every option defaults to None (the chosen preset decides); its help shows the value of the default
+    preset and, where it differs, of --quick.
+    """
+    from tfescape.experiments.compare import DISTRIBUTE, CompareConfig
+
+    hints = typing.get_type_hints(CompareConfig)
+    default, quick = CompareConfig.preset("default"), CompareConfig.preset("quick")
+    names = [f.name for f in dataclasses.fields(CompareConfig)]
+    grouped = [(title, [n for n in fields if n in names]) for title, fields in _COMPARE_GROUPS]
+    placed = {n for _, fields in grouped for n in fields}
+    grouped.append(("other", [n for n in names if n not in placed]))
+    for title, fields in grouped:
+        if not fields or (groups is not None and title not in groups):
+            continue
+        group = parser.add_argument_group(f"{title} options")
+        for name in fields:
+            flag = "--" + name.replace("_", "-")
+            help_text = _preset_help(
+                _COMPARE_HELP.get(name, name.replace("_", " ")),
+                getattr(default, name),
+                getattr(quick, name),
+                none_means=_NONE_MEANS.get(name, "none"),
+            )
+            if name == "optimizers":
+                _add_optimizer_option(group, default=getattr(default, name))
+            elif name == "distribute":
+                group.add_argument(flag, choices=DISTRIBUTE, default=None, help=help_text)
+            else:
+                kind = _scalar_type(hints[name])
+                metavar = {int: "N", float: "X"}.get(kind, "NAME")
+                group.add_argument(flag, type=kind, default=None, metavar=metavar, help=help_text)
+
+
+def _add_optimizer_option(group, *, default: Sequence[str]) -> None:
+    """``--optimizer NAME[:key=value,...]``, repeatable: the optimizer runs compare trains."""
+    from tfescape.optimizers.specs import FAMILIES
+
+    group.add_argument(
+        "--optimizer",
+        dest="optimizers",
+        action="append",
+        default=None,
+        metavar="NAME[:key=value,...]",
+        help="an optimizer run to compare; repeat for several, e.g. --optimizer sgd:lr=0.1 "
+        "--optimizer sgd:lr=0.1,momentum=0.9 --optimizer adam:lr=1e-3. NAME is one of "
+        f"{', '.join(FAMILIES)}; keys are lr and the Keras arguments of that optimizer "
+        f"(default: {' '.join(default)})",
+    )
+
+
+def config_overrides(args: argparse.Namespace, config_class) -> dict:
+    """The fields of ``config_class`` given on the command line (lists become tuples)."""
+    overrides = {}
+    for field in dataclasses.fields(config_class):
+        value = getattr(args, field.name, None)
+        if value is not None:
+            overrides[field.name] = tuple(value) if isinstance(value, list) else value
+    return overrides
+
 
 def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``tfescape compare`` / scripts/compare_sgd_adam.py (one per CompareConfig field)."""
-    from tfescape.experiments.compare import DEFAULT_OPTIMIZERS, DISTRIBUTE, PRESETS, CompareConfig
-    from tfescape.optimizers.specs import FAMILIES
+    _add_out(parser, "results/compare")
+    _add_compare_presets(parser)
+    add_compare_config_arguments(parser)
+    run = parser.add_argument_group("run options")
+    run.add_argument("--no-resume", action="store_true", help="recompute every stage (replaces its results)")
+    run.add_argument(
+        "--only",
+        nargs="+",
+        metavar="STAGE",
+        help="run only the stages whose names start with these (train, noise, sharpness, escape)",
+    )
+    _add_common(run)
 
-    parser.add_argument("--out", default="results/compare", help="results folder (default: %(default)s)")
+
+def run_compare_command(args: argparse.Namespace) -> int:
+    """Run the compare subcommand from parsed arguments; prints where the report is."""
+    from tfescape.experiments.compare import CompareConfig, run_compare
+
+    config = CompareConfig.preset(args.preset, **config_overrides(args, CompareConfig))
+    result = run_compare(
+        config, args.out, resume=not args.no_resume, show_progress=not args.no_progress, only=args.only
+    )
+    print(f"report: {result.report_md}\n        {result.report_html}")
+    print(
+        f"stages run: {', '.join(result.ran) or 'none'}; skipped (done before): "
+        f"{', '.join(result.skipped) or 'none'}; {result.seconds:.1f} s"
+    )
+    return 0
+
+
+def _add_compare_presets(parser: argparse.ArgumentParser) -> None:
     presets = parser.add_mutually_exclusive_group()
-    presets.add_argument("--preset", choices=sorted(PRESETS), default="default", help="named configuration")
+    presets.add_argument(
+        "--preset",
+        choices=("default", "quick", "smoke"),
+        default="default",
+        help="named configuration that the options below change (default: %(default)s)",
+    )
     presets.add_argument(
         "--quick",
         action="store_const",
@@ -69,79 +206,90 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
         const="smoke",
         help="tiny configuration for tests (seconds; numbers are not meaningful)",
     )
-    hints = typing.get_type_hints(CompareConfig)
-    for field in dataclasses.fields(CompareConfig):
-        flag = "--" + field.name.replace("_", "-")
-        help_text = _COMPARE_HELP.get(field.name, field.name) + " (preset value if omitted)"
-        if field.name == "optimizers":
-            parser.add_argument(
-                "--optimizer",
-                dest="optimizers",
-                action="append",
-                default=None,
-                metavar="NAME[:key=value,...]",
-                help="an optimizer run to compare; repeat for several, e.g. --optimizer sgd:lr=0.1 "
-                "--optimizer sgd:lr=0.1,momentum=0.9 --optimizer adam:lr=1e-3. NAME is one of "
-                f"{', '.join(FAMILIES)}; keys are lr and the Keras arguments of that optimizer "
-                f"(default: {' '.join(DEFAULT_OPTIMIZERS)})",
-            )
-        elif field.name == "distribute":
-            parser.add_argument(flag, choices=DISTRIBUTE, default=None, help=help_text)
-        else:
-            parser.add_argument(flag, type=_scalar_type(hints[field.name]), default=None, help=help_text)
-    parser.add_argument("--no-resume", action="store_true", help="recompute every stage")
-    parser.add_argument(
-        "--only", nargs="+", metavar="STAGE", help="run only stages starting with these names"
-    )
-    _add_common(parser)
 
 
-def run_compare_command(args: argparse.Namespace) -> int:
-    """Run the compare subcommand from parsed arguments; prints where the report is."""
-    from tfescape.experiments.compare import CompareConfig, run_compare
+# ---------------------------------------------------------------------------------- other subcommands
 
-    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(CompareConfig)}
-    overrides = {k: (tuple(v) if isinstance(v, list) else v) for k, v in overrides.items() if v is not None}
-    config = CompareConfig.preset(args.preset, **overrides)
-    result = run_compare(
-        config, args.out, resume=not args.no_resume, show_progress=not args.no_progress, only=args.only
-    )
-    print(f"report: {result.report_md}\n        {result.report_html}")
-    print(
-        f"stages run: {', '.join(result.ran) or 'none'}; skipped (done before): "
-        f"{', '.join(result.skipped) or 'none'}; {result.seconds:.1f} s"
-    )
-    return 0
+
+# The sharpness command's probe sizes are those of compare's sharpness stage (CompareConfig fields).
+_SHARPNESS_SIZES = {
+    "k": "hessian_k",
+    "lanczos_iters": "lanczos_iters",
+    "density_starts": "density_starts",
+    "trace_samples": "trace_samples",
+    "landscape_points": "landscape_points",
+    "epsilon": "sharpness_epsilon",
+    "sharpness_steps": "sharpness_steps",
+}
 
 
 def add_sharpness_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``tfescape sharpness`` / scripts/sharpness.py."""
+    from tfescape.experiments.compare import CompareConfig
+
     parser.add_argument(
         "models",
         nargs="+",
         metavar="[NAME=]PATH",
         help="saved .keras models, e.g. sgd=results/digits/train/sgd/final.keras",
     )
-    parser.add_argument("--out", default="results/sharpness", help="results folder (default: %(default)s)")
-    parser.add_argument("--dataset", default="digits", help="dataset whose training split defines the loss")
-    parser.add_argument("--image-size", type=int, default=None, help="resize images (as for training)")
-    parser.add_argument("--max-train", type=int, default=None, help="use only the first N training examples")
-    parser.add_argument("--seed", type=int, default=0, help="split seed (as for training) and probe seed")
-    parser.add_argument("--probabilities", action="store_true", help="the models output probabilities")
-    parser.add_argument("--k", type=int, default=5, help="number of top Hessian eigenvalues")
-    parser.add_argument("--lanczos-iters", type=int, default=40, help="Lanczos iterations")
-    parser.add_argument("--density-starts", type=int, default=3, help="random starts of the spectral density")
-    parser.add_argument("--trace-samples", type=int, default=20, help="Hutch++ products for the trace")
-    parser.add_argument("--landscape-points", type=int, default=25, help="points of the 1-D landscape")
-    parser.add_argument("--epsilon", type=float, default=1e-3, help="Keskar sharpness box size")
-    parser.add_argument(
-        "--sharpness-steps", type=int, default=20, help="ascent steps of the Keskar sharpness"
+    _add_out(parser, "results/sharpness")
+    data = parser.add_argument_group("data options (as for training)")
+    data.add_argument(
+        "--dataset",
+        default="digits",
+        metavar="NAME",
+        help="dataset whose training split defines the loss (default: %(default)s)",
     )
-    parser.add_argument("--no-resume", action="store_true", help="probe every model again")
-    _add_common(parser)
+    data.add_argument(
+        "--image-size",
+        type=int,
+        default=None,
+        metavar="N",
+        help="resize images to this side (default: native)",
+    )
+    data.add_argument(
+        "--max-train",
+        type=int,
+        default=None,
+        metavar="N",
+        help="use only the first N training examples (default: all)",
+    )
+    data.add_argument(
+        "--seed", type=int, default=0, metavar="N", help="split and probe seed (default: %(default)s)"
+    )
+    data.add_argument(
+        "--probabilities", action="store_true", help="the models output probabilities, not logits"
+    )
+    probes = parser.add_argument_group("probe options")
+    probes.add_argument(
+        "--quick", action="store_true", help="smaller probes (the sizes of compare --quick), for a first look"
+    )
+    default, quick = CompareConfig.preset("default"), CompareConfig.preset("quick")
+    texts = {
+        "k": "number of top Hessian eigenvalues",
+        "lanczos_iters": "Lanczos iterations (eigenvalues, spectral density)",
+        "density_starts": "random starts of the spectral density estimate",
+        "trace_samples": "Hutch++ Hessian-vector products for the trace",
+        "landscape_points": "points of the 1-D loss landscape",
+        "epsilon": "box size eps of Keskar's sharpness",
+        "sharpness_steps": "ascent steps of Keskar's sharpness",
+    }
+    for option, field in _SHARPNESS_SIZES.items():
+        kind = float if option == "epsilon" else int
+        text = _preset_help(texts[option], getattr(default, field), getattr(quick, field))
+        metavar = "X" if kind is float else "N"
+        flag = "--" + option.replace("_", "-")
+        probes.add_argument(flag, type=kind, default=None, metavar=metavar, help=text)
+    run = parser.add_argument_group("run options")
+    run.add_argument(
+        "--no-resume", action="store_true", help="probe every model again (replaces its results)"
+    )
+    _add_common(run)
 
 
 def run_sharpness_command(args: argparse.Namespace) -> int:
+    from tfescape.experiments.compare import CompareConfig
     from tfescape.experiments.sharpness import run_sharpness
 
     models = {}
@@ -154,6 +302,11 @@ def run_sharpness_command(args: argparse.Namespace) -> int:
         if name in models:
             raise ValueError(f"two models are named {name!r}; name them explicitly as NAME=PATH.")
         models[name] = path
+    preset = CompareConfig.preset("quick" if args.quick else "default")
+    sizes = {
+        option: getattr(preset, field) if getattr(args, option) is None else getattr(args, option)
+        for option, field in _SHARPNESS_SIZES.items()
+    }
     result = run_sharpness(
         models,
         args.out,
@@ -163,13 +316,8 @@ def run_sharpness_command(args: argparse.Namespace) -> int:
         seed=args.seed,
         from_logits=not args.probabilities,
         resume=not args.no_resume,
-        k=args.k,
-        lanczos_iters=args.lanczos_iters,
-        density_starts=args.density_starts,
-        trace_samples=args.trace_samples,
-        landscape_points=args.landscape_points,
-        epsilon=args.epsilon,
-        sharpness_steps=args.sharpness_steps,
+        show_progress=not args.no_progress,
+        **sizes,
     )
     print(f"report: {result.report_md}\n        {result.report_html}")
     print(
@@ -179,100 +327,127 @@ def run_sharpness_command(args: argparse.Namespace) -> int:
     return 0
 
 
+# tfescape.stable.tail_index.METHODS, spelled out so that --help needs no TensorFlow (a test checks the two).
+_TAIL_INDEX_METHODS = ("mohammadi", "mohammadi_order", "hill", "ecf_regression")
+
+
 def add_tail_index_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``tfescape tail-index`` / scripts/tail_index.py: compare's training options, or samples."""
-    parser.add_argument(
+    """Options of ``tfescape tail-index`` / scripts/tail_index.py: compare's training and noise options."""
+    _add_out(parser, "results/tail_index")
+    samples = parser.add_argument_group("tail index of given samples (instead of training)")
+    samples.add_argument(
         "--samples",
         metavar="FILE.npy",
-        help="estimate the tail index of these samples (a .npy array, flattened) and stop",
+        help="estimate the tail index of these samples (a .npy array, flattened), write OUT/tail_index.json",
     )
-    from tfescape.stable.tail_index import METHODS
-
-    parser.add_argument(
+    samples.add_argument(
         "--method",
         default="mohammadi",
-        choices=METHODS,
+        choices=_TAIL_INDEX_METHODS,
         help="estimator for --samples (default: %(default)s)",
     )
-    add_compare_arguments(parser)
-    parser.set_defaults(out="results/tail_index")
+    samples.add_argument("--force", action="store_true", help="replace an existing OUT/tail_index.json")
+    _add_compare_presets(parser)
+    add_compare_config_arguments(parser, groups=_TAIL_INDEX_GROUPS)
+    run = parser.add_argument_group("run options")
+    run.add_argument("--no-resume", action="store_true", help="recompute every stage (replaces its results)")
+    _add_common(run)
 
 
 def run_tail_index_command(args: argparse.Namespace) -> int:
     if args.samples:
-        import json
-
-        import numpy as np
-
-        from tfescape.experiments._io import write_json
-        from tfescape.stable import tail_index
-
-        x = np.load(args.samples).astype(np.float64).ravel()
-        confidence = 0.95 if args.confidence is None else args.confidence
-        seed = 0 if args.seed is None else args.seed
-        result = tail_index(x, method=args.method, confidence=confidence, seed=seed)
-        out = {
-            "samples": args.samples,
-            "alpha": float(result.alpha),
-            "ci_low": None if result.ci_low is None else float(result.ci_low),
-            "ci_high": None if result.ci_high is None else float(result.ci_high),
-            "interval": result.interval,
-            "confidence": result.confidence,
-            "method": result.method,
-            "num_samples": result.num_samples,
-            "block_size": result.block_size,
-        }
-        path = write_json(os.path.join(args.out, "tail_index.json"), out)
-        print(json.dumps(out, indent=2))
-        print(f"written: {path}")
-        return 0
+        return _tail_index_of_samples(args)
     args.only = ["train", "noise"]
     return run_compare_command(args)
 
 
+def _tail_index_of_samples(args: argparse.Namespace) -> int:
+    import json
+
+    import numpy as np
+
+    from tfescape.experiments._io import write_json
+    from tfescape.stable import tail_index
+
+    path = os.path.join(args.out, "tail_index.json")
+    if os.path.exists(path) and not args.force:
+        raise ValueError(f"{path} exists; pass --force to replace it, or choose another --out folder.")
+    x = np.load(args.samples).astype(np.float64).ravel()
+    confidence = 0.95 if args.confidence is None else args.confidence
+    seed = 0 if args.seed is None else args.seed
+    result = tail_index(x, method=args.method, confidence=confidence, seed=seed)
+    out = {
+        "samples": args.samples,
+        "alpha": float(result.alpha),
+        "ci_low": None if result.ci_low is None else float(result.ci_low),
+        "ci_high": None if result.ci_high is None else float(result.ci_high),
+        "interval": result.interval,
+        "confidence": result.confidence,
+        "method": result.method,
+        "num_samples": result.num_samples,
+        "block_size": result.block_size,
+    }
+    written = write_json(path, out)
+    print(json.dumps(out, indent=2))
+    print(f"written: {written}")
+    return 0
+
+
+_ESCAPE_HELP = {
+    "alpha": "tail index held fixed while eps and h are swept",
+    "eps": "noise level held fixed while alpha and h are swept",
+    "height": "basin height held fixed while eps and alpha are swept",
+    "eps_values": "the eps sweep",
+    "alphas": "the alpha sweep",
+    "heights": "the basin-height sweep",
+    "hessian": "diagonal of the basin's Hessian",
+    "sigma": "diagonal of the noise matrix Sigma",
+    "num_paths": "Monte Carlo paths per point",
+    "sweeps": "which sweeps to run",
+    "seed": "simulation seed",
+}
+
+
 def add_escape_time_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``tfescape escape-time`` / scripts/escape_time.py."""
-    parser.add_argument("--out", default="results/escape_time", help="results folder (default: %(default)s)")
+    from tfescape.experiments.escape_sweeps import SWEEPS, EscapeSweepConfig
+
+    _add_out(parser, "results/escape_time")
     presets = parser.add_mutually_exclusive_group()
-    presets.add_argument("--preset", choices=("default", "quick", "smoke"), default="default")
+    presets.add_argument(
+        "--preset",
+        choices=("default", "quick", "smoke"),
+        default="default",
+        help="named configuration that the options below change (default: %(default)s)",
+    )
     presets.add_argument(
         "--quick", action="store_const", dest="preset", const="quick", help="fewer paths and points"
     )
-    presets.add_argument("--smoke", action="store_const", dest="preset", const="smoke", help="tiny (tests)")
-    parser.add_argument("--alpha", type=float, help="tail index held fixed while eps and h are swept")
-    parser.add_argument("--eps", type=float, help="noise level held fixed while alpha and h are swept")
-    parser.add_argument("--height", type=float, help="basin height held fixed while eps and alpha are swept")
-    parser.add_argument("--eps-values", type=float, nargs="+", help="the eps sweep")
-    parser.add_argument("--alphas", type=float, nargs="+", help="the alpha sweep")
-    parser.add_argument("--heights", type=float, nargs="+", help="the basin-height sweep")
-    parser.add_argument("--hessian", type=float, nargs="+", help="diagonal of the basin's Hessian")
-    parser.add_argument("--sigma", type=float, nargs="+", help="diagonal of the noise matrix Sigma")
-    parser.add_argument("--num-paths", type=int, help="Monte Carlo paths per point")
-    parser.add_argument("--sweeps", nargs="+", choices=("eps", "alpha", "height"), help="which sweeps to run")
-    parser.add_argument("--seed", type=int, help="simulation seed")
-    parser.add_argument("--no-resume", action="store_true", help="recompute every sweep")
-    _add_common(parser)
+    presets.add_argument(
+        "--smoke", action="store_const", dest="preset", const="smoke", help="tiny configuration (tests)"
+    )
+    default, quick = EscapeSweepConfig.preset("default"), EscapeSweepConfig.preset("quick")
+    sweep = parser.add_argument_group("sweep options")
+    for name, text in _ESCAPE_HELP.items():
+        text = _preset_help(text, getattr(default, name), getattr(quick, name))
+        flag = "--" + name.replace("_", "-")
+        if name == "sweeps":
+            sweep.add_argument(flag, nargs="+", choices=SWEEPS, help=text)
+        elif name in ("num_paths", "seed"):
+            sweep.add_argument(flag, type=int, metavar="N", help=text)
+        elif isinstance(getattr(default, name), tuple):
+            sweep.add_argument(flag, type=float, nargs="+", metavar="X", help=text)
+        else:
+            sweep.add_argument(flag, type=float, metavar="X", help=text)
+    run = parser.add_argument_group("run options")
+    run.add_argument("--no-resume", action="store_true", help="recompute every sweep (replaces its results)")
+    _add_common(run)
 
 
 def run_escape_time_command(args: argparse.Namespace) -> int:
     from tfescape.experiments.escape_sweeps import EscapeSweepConfig, run_escape_sweeps
 
-    keys = (
-        "alpha",
-        "eps",
-        "height",
-        "eps_values",
-        "alphas",
-        "heights",
-        "hessian",
-        "sigma",
-        "num_paths",
-        "seed",
-        "sweeps",
-    )
-    overrides = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
-    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
-    config = EscapeSweepConfig.preset(args.preset, **overrides)
+    config = EscapeSweepConfig.preset(args.preset, **config_overrides(args, EscapeSweepConfig))
     result = run_escape_sweeps(
         config, args.out, resume=not args.no_resume, show_progress=not args.no_progress
     )
@@ -355,26 +530,193 @@ def script_main(command: str, argv: Sequence[str] | None = None) -> int:
 
 
 def _run(command: Command, args: argparse.Namespace) -> int:
-    _configure_logging(args.verbose)
-    from tfescape.data import DatasetUnavailableError
+    with _native_log_lines_hidden(args.verbose <= 0) as native_log:
+        _configure_logging(args.verbose)
+        with _heartbeat(enabled=not getattr(args, "no_progress", False)):
+            logger.info("%s: loading TensorFlow", command.name)
+            from tfescape.data import DatasetUnavailableError  # TensorFlow loads here, quietly
 
+            try:
+                status = command.run(args)
+            except (DatasetUnavailableError, ValueError) as err:
+                print(f"tfescape {command.name}: error: {err}", file=sys.stderr)
+                status = 2
+        native_log.keep = status != 0
+    return status
+
+
+HEARTBEAT_SECONDS = 8.0
+"""A command that has shown nothing for this long logs that its current step is still running."""
+
+
+class _Heartbeat(logging.Filter):
+    """Remembers when a line was last shown, and the current step (tfescape's last INFO line)."""
+
+    def __init__(self):
+        super().__init__()
+        self.last_shown = self.step_since = time.monotonic()
+        self.step = "starting"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.last_shown = time.monotonic()
+        progress_line = record.name == "tfescape._progress"
+        if record.levelno == logging.INFO and not progress_line and not getattr(record, "heartbeat", False):
+            self.step, self.step_since = record.getMessage(), self.last_shown
+        return True
+
+
+@contextlib.contextmanager
+def _heartbeat(*, enabled: bool) -> Iterator[None]:
+    """While the command runs, log "still working" when nothing (no log line, no progress) showed for a while.
+
+    Long steps without a loop to count (a stable-law fit, one long simulation) then still show a line at
+    least every :data:`HEARTBEAT_SECONDS` seconds.
+    """
+    from tfescape import _progress
+
+    handlers = logging.getLogger().handlers
+    if not enabled or not handlers:
+        yield
+        return
+    beat = _Heartbeat()
+    for handler in handlers:
+        handler.addFilter(beat)
+    stop = threading.Event()
+
+    def watch():
+        while not stop.wait(0.5):
+            now = time.monotonic()
+            if now - max(beat.last_shown, _progress.last_update()) >= HEARTBEAT_SECONDS:
+                still = "still working: %s (%.0f s)"
+                logger.info(still, beat.step, now - beat.step_since, extra={"heartbeat": True})
+
+    thread = threading.Thread(target=watch, name="tfescape-heartbeat", daemon=True)
+    thread.start()
     try:
-        return command.run(args)
-    except (DatasetUnavailableError, ValueError) as err:
-        print(f"tfescape {command.name}: error: {err}", file=sys.stderr)
-        return 2
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        for handler in handlers:
+            handler.removeFilter(beat)
 
 
-def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
+def _add_out(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument(
+        "--out", default=default, metavar="FOLDER", help="results folder (default: %(default)s)"
+    )
+
+
+def _add_common(parser) -> None:
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars or progress lines")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="more log output: every warning, TensorFlow's own log lines (-vv: debug)",
+    )
+
+
+def _preset_help(text: str, default, quick, *, none_means: str = "none") -> str:
+    """``text (default: X)``, with ``; --quick: Y`` when the quick preset differs (argparse-escaped)."""
+
+    def show(value) -> str:
+        if value is None:
+            return none_means
+        if isinstance(value, tuple | list):
+            return " ".join(show(v) for v in value)
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+    shown = f"default: {show(default)}" + (f"; --quick: {show(quick)}" if quick != default else "")
+    return f"{text} ({shown})".replace("%", "%%")
+
+
+class _NativeLog:
+    """Where native log lines went during a command (``path``), and whether to keep that file."""
+
+    def __init__(self, path: str | None):
+        self.path = path
+        self.keep = False
+
+
+@contextlib.contextmanager
+def _native_log_lines_hidden(enabled: bool) -> Iterator[_NativeLog]:
+    """Send what native code writes to file descriptor 2 to a temporary file while a command runs.
+
+    TensorFlow's C++ and absl start-up lines ("oneDNN custom operations are on", "Could not find cuda
+    drivers", "failed call to cuInit", XLA notices) are written straight to file descriptor 2, before and
+    regardless of TF_CPP_MIN_LOG_LEVEL, so the variable alone cannot hide them. Python's ``sys.stderr``
+    (logging, warnings, progress bars, error messages) keeps the terminal. The file is deleted after a
+    successful run; after a failure its path is printed. Does nothing when ``enabled`` is False (-v) or when
+    ``sys.stderr`` is not the process's own (a test's capture, a notebook).
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if enabled else "0")
+    if not enabled or sys.stderr is not sys.__stderr__ or not _writes_to_fd2(sys.stderr):
+        yield _NativeLog(None)
+        return
+    sys.stderr.flush()
+    terminal = os.dup(2)
+    handle, path = tempfile.mkstemp(prefix="tfescape-native-", suffix=".log")
+    os.dup2(handle, 2)
+    os.close(handle)
+    python_stderr = sys.stderr
+    # Left open on purpose: logging handlers made during the command keep writing to the terminal through it.
+    sys.stderr = open(terminal, "w", buffering=1, encoding=python_stderr.encoding, errors="backslashreplace")
+    native = _NativeLog(path)
+    native.keep = True  # until the command says it succeeded
+    try:
+        yield native
+    finally:
+        sys.stderr.flush()
+        os.dup2(terminal, 2)
+        sys.stderr = python_stderr
+        if native.keep and os.path.getsize(path) > 0:
+            print(f"(TensorFlow's own log lines of this run: {path})", file=sys.stderr)
+        else:
+            os.remove(path)
+
+
+def _writes_to_fd2(stream) -> bool:
+    try:
+        return stream.fileno() == 2
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+class _OnceEach(logging.Filter):
+    """Pass each warning once: repeats that differ only in numbers or addresses are dropped."""
+
+    def __init__(self):
+        super().__init__()
+        self._seen: set[tuple[str, str]] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.WARNING:
+            return True
+        key = (record.name, re.sub(r"0x[0-9a-fA-F]+|\d+(\.\d+)?(e-?\d+)?", "#", record.getMessage()))
+        if key in self._seen:
+            return False
+        self._seen.add(key)
+        return True
 
 
 def _configure_logging(verbose: int) -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    """INFO lines of tfescape (one per stage) and warnings, each warning once (all of them with -v)."""
     level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+        if verbose <= 0:
+            handler.addFilter(_OnceEach())
+        root.addHandler(handler)
+        root.setLevel(level)
     logging.getLogger("tfescape").setLevel(min(level, logging.INFO))
+    # TensorFlow's logger prints through its own handler when it was set up before ours: once is enough.
+    tf_logger = logging.getLogger("tensorflow")
+    for own in list(tf_logger.handlers):
+        tf_logger.removeHandler(own)
 
 
 def _scalar_type(hint) -> Callable[[str], object]:

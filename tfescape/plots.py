@@ -8,8 +8,9 @@ Every figure here:
   figure (:func:`optimizer_color`): SGD blue, Adam vermillion; other optimizers get the remaining colors in
   a fixed order;
 - labels its axes with units and carries a legend;
-- is a ``matplotlib.figure.Figure`` built without pyplot (no backend, no global figure registry); show one in
-  a notebook with ``IPython.display.display(fig)`` and write it with :func:`save_figure`.
+- is a ``matplotlib.figure.Figure`` built without pyplot (no backend, no global figure registry) that shows
+  itself as a PNG image in Jupyter and Colab (``display(fig)``, or as a cell's last value); write it with
+  :func:`save_figure`.
 
 The functions take plain data (arrays, mappings from optimizer name to arrays, small frozen dataclasses);
 computing what they draw is the job of the analysis modules.
@@ -22,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -124,12 +126,25 @@ def figure_style() -> Iterator[None]:
             yield
 
 
+class NotebookFigure(Figure):
+    """A Figure that Jupyter and Colab display as an image.
+
+    Figures made without pyplot have no IPython formatter (the inline backend registers one only once pyplot
+    is imported), so a notebook would print ``<Figure size ...>``; IPython uses ``_repr_png_`` instead.
+    """
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", dpi=self.dpi)
+        return buffer.getvalue()
+
+
 def new_figure(ncols: int = 1, nrows: int = 1, *, height: float = 3.4, width: float = FIGURE_WIDTH):
     """A styled Figure with an ``nrows x ncols`` grid of axes (returns ``fig, axes`` with axes 2-D)."""
     _check_positive_int(ncols, "ncols")
     _check_positive_int(nrows, "nrows")
     with figure_style():
-        fig = Figure(figsize=(width, height * nrows), dpi=DPI, layout="constrained")
+        fig = NotebookFigure(figsize=(width, height * nrows), dpi=DPI, layout="constrained")
         axes = np.asarray(fig.subplots(nrows, ncols, squeeze=False))
     return fig, axes
 
@@ -645,7 +660,7 @@ def save_figure(
         with atomic_write(target) as handle:
             fig.savefig(handle, format=fmt, dpi=dpi)
         written.append(target)
-    logger.debug("wrote %s", ", ".join(written))
+    logger.info("figure %s (%s)", stem, ", ".join(formats))
     return written
 
 

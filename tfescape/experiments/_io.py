@@ -15,11 +15,12 @@ import logging
 import math
 import os
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 
 from tfescape._atomic import atomic_write
+from tfescape._progress import progress  # noqa: F401  (the pipelines import it from here)
 from tfescape.report import write_text_atomic
 
 logger = logging.getLogger(__name__)
@@ -192,34 +193,6 @@ def _process_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def progress(
-    iterable: Iterable, *, total: int | None = None, desc: str = "", enabled: bool = True
-) -> Iterator:
-    """Iterate with a progress bar: tqdm when installed (it is in the ``colab`` extra), else log lines.
-
-    Without tqdm, a line is logged at INFO about every 10% of ``total`` items.
-    """
-    if not enabled:
-        yield from iterable
-        return
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        tqdm = None
-    if tqdm is not None:
-        with tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True) as bar:
-            yield from bar
-        return
-    every = max(1, (total or 10) // 10)
-    start = time.monotonic()
-    for i, item in enumerate(iterable, 1):
-        yield item
-        if i % every == 0 or i == total:
-            logger.info(
-                "%s: %d/%s (%.1f s)", desc, i, total if total is not None else "?", time.monotonic() - start
-            )
 
 
 def _csv_cell(value):

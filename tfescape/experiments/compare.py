@@ -147,5 +147,6 @@ def run_compare(
     ctx = CompareContext(config, results, show_progress=show_progress)
     with results_lock(results.path):
         outcome = run_stages(stage_list(config), results, ctx, only=only)
+        logger.info("figures and report: drawing from the saved data")
         md, html = build_report(ctx)
     return CompareResult(results.path, md, html, outcome.ran, outcome.skipped, time.monotonic() - tick)

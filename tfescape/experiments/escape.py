@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tfescape.experiments._io import read_csv, write_csv, write_json
+from tfescape.experiments._io import progress, read_csv, write_csv, write_json
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ def escape_stage(ctx) -> EscapeRecord:
     alphas = {k: final_alpha(results, k) for k in c.keys}
     preconditioners = {k: _preconditioner_or_identity(final_preconditioner(results, k)) for k in c.keys}
     rows = []
-    for basin_key in c.keys:
+    for basin_key in progress(c.keys, desc="escape from each basin", enabled=ctx.show_progress):
         model = ctx.trained_model(basin_key)
         noise_vectors = [
             noise.flatten(sample.noise)

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from tfescape.experiments._io import ResultsDir, csv_columns, progress, read_csv, write_csv
-from tfescape.sde.processes import SDE_MODELS
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +103,7 @@ def predicted_time(
     """1 / nu(W) of the basin (tfescape.sde.theory.predict_optimizer_escape): Q = I for the SGD SDE and
     Q = Sigma + epsilon, where AdamSDE's preconditioner settles at the minimum, for the Adam SDE."""
     from tfescape.sde import theory
+    from tfescape.sde.processes import SDE_MODELS
 
     sigma = np.asarray(config.sigma)
     return theory.predict_optimizer_escape(
@@ -123,6 +123,7 @@ def simulate(
     import tensorflow as tf
 
     from tfescape.sde import SGDSDE, AdamSDE, Ellipsoid, first_exit_times
+    from tfescape.sde.processes import SDE_MODELS
 
     h = np.asarray(config.hessian)
     sigma = np.asarray(config.sigma)
@@ -171,6 +172,8 @@ def sweep_points(config: EscapeSweepConfig, sweep: str) -> list[dict]:
 
 def run_sweep(config: EscapeSweepConfig, sweep: str, *, show_progress: bool = True) -> list[dict]:
     """Simulate and predict every point of ``sweep`` for SGD and Adam; one row per (point, optimizer)."""
+    from tfescape.sde.processes import SDE_MODELS
+
     rows = []
     points = [(p, o) for p in sweep_points(config, sweep) for o in SDE_MODELS]
     for i, (point, optimizer) in enumerate(
@@ -235,6 +238,7 @@ def run_escape_sweeps(
     from tfescape import plots
     from tfescape.experiments.stages import Stage, run_stages
     from tfescape.report import Report, ReportFigure, Section, Table, write_report
+    from tfescape.sde.processes import SDE_MODELS
 
     config = config or EscapeSweepConfig()
     results = ResultsDir(out_dir, dataclasses.asdict(config), resume=resume)

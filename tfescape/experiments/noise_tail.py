@@ -156,6 +156,7 @@ def _stable_fit(z, grid, *, seed):
     """tfescape.stable.fit (ECF) of z, drawn as the symmetric law SaS(alpha, scale) at the fitted loc."""
     from tfescape import stable
 
+    logger.info("fitting a stable law to %d noise values", np.size(z))
     fit = stable.fit(np.asarray(z, np.float64), seed=seed)
     alpha, scale, loc = float(fit.alpha), float(fit.scale), float(fit.loc)
     dist = stable.SymmetricStable(alpha, scale=scale, loc=loc)

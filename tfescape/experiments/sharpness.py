@@ -134,6 +134,7 @@ def sharpness_stage(ctx, key: str) -> SharpnessRecord:
         epsilon=c.sharpness_epsilon,
         sharpness_steps=c.sharpness_steps,
         seed=c.seed,
+        show_progress=ctx.show_progress,
     )
     save_probe(probe, os.path.join(ctx.results.path, "sharpness"), key)
     return SharpnessRecord(
@@ -197,6 +198,7 @@ def run_sharpness(
     seed: int = 0,
     from_logits: bool = True,
     resume: bool = True,
+    show_progress: bool = True,
     **probe_options,
 ) -> SharpnessRun:
     """Probe saved Keras models (.keras files) on a dataset's training split; write figures and a report.
@@ -208,6 +210,7 @@ def run_sharpness(
             same split the models were trained on, for a meaningful minimum).
         from_logits: the models output logits (tfescape.models do); False for probabilities.
         resume: skip models whose probe finished in an earlier run.
+        show_progress: progress over each model's Hessian-vector products.
         **probe_options: options of :func:`probe_sharpness` (k, lanczos_iters, ...).
 
     Returns:
@@ -255,7 +258,7 @@ def run_sharpness(
                 ).train
             )
         model = keras.models.load_model(path, compile=False)
-        probe = probe_sharpness(model, loss, data[0], seed=seed, **probe_options)
+        probe = probe_sharpness(model, loss, data[0], seed=seed, show_progress=show_progress, **probe_options)
         save_probe(probe, folder, name)
         return SharpnessRecord(
             float(probe.top_eigenvalues[0]), float(probe.trace), float(probe.epsilon_sharpness)

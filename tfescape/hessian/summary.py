@@ -8,10 +8,13 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
 
 import numpy as np
+
+from tfescape._progress import progress
 
 __all__ = ["SharpnessProbe", "probe_sharpness"]
 
@@ -67,6 +70,7 @@ def probe_sharpness(
     epsilon: float = 1e-3,
     sharpness_steps: int = 20,
     seed: int = 0,
+    show_progress: bool = False,
 ) -> SharpnessProbe:
     """All sharpness measures of ``model`` at its current weights over ``data``.
 
@@ -83,6 +87,7 @@ def probe_sharpness(
         epsilon: Keskar box size.
         sharpness_steps: projected-gradient ascent steps.
         seed: seed of every random start (the same seed gives the same directions for every model).
+        show_progress: progress over the Hessian-vector products (a bar, or a log line every few seconds).
 
     Returns:
         SharpnessProbe.
@@ -96,23 +101,32 @@ def probe_sharpness(
         raise ValueError(f"trace_samples must be >= 4 for Hutch++, got {trace_samples}.")
     tick = time.monotonic()
     op = hessian.HessianOperator(model, loss, data)  # one operator (one traced HVP) for the three spectra
-    top = hessian.top_eigenvalues_of(
-        op.matvec, dim=op.dim, k=k, seed=seed, max_iters=max(lanczos_iters, k + 2)
-    )
-    tr = hessian.trace_of(op.matvec, dim=op.dim, seed=seed + 1, num_probes=trace_samples)
+    # Progress counts Hessian-vector products (most of the time) and the last two measures as one each.
+    work = max(lanczos_iters, k + 2) + trace_samples + density_starts * lanczos_iters + 2
+    ticks = progress(itertools.repeat(None, work), total=work, desc="Hessian probes", enabled=show_progress)
+
+    def matvec(vector):
+        next(ticks, None)
+        return op.matvec(vector)
+
+    top = hessian.top_eigenvalues_of(matvec, dim=op.dim, k=k, seed=seed, max_iters=max(lanczos_iters, k + 2))
+    tr = hessian.trace_of(matvec, dim=op.dim, seed=seed + 1, num_probes=trace_samples)
     density = hessian.spectral_density_of(
-        op.matvec,
+        matvec,
         dim=op.dim,
         num_random_starts=density_starts,
         num_iters=lanczos_iters,
         seed=seed + 2,
         num_grid=400,
     )
+    next(ticks, None)
     sharp = hessian.epsilon_sharpness(
         model, loss, data, epsilon=epsilon, max_steps=sharpness_steps, seed=seed + 3
     )
+    next(ticks, None)
     alphas = np.linspace(-landscape_radius, landscape_radius, landscape_points)
     land = hessian.loss_landscape_1d(model, loss, data, alphas=alphas, seed=seed + 4)
+    ticks.close()
     return SharpnessProbe(
         num_params=int(top.eigenvectors.shape[0]),
         base_loss=float(sharp.base_loss),
