@@ -57,6 +57,9 @@ _COMPARE_HELP = {
     "escape_paths": "Monte Carlo paths per escape-time simulation",
     "escape_steps": "step budget per simulated path (later exits count as censored)",
     "basin_height": "loss height h (nats) of the quadratic basin around each minimum",
+    "observed_replicas": "replicas of real training restarted at each minimum to observe its escape",
+    "observed_steps": "step budget of each observed replica (later exits count as censored)",
+    "observed_warmup": "learning-rate-0 steps filling an optimizer's moments at another run's minimum",
     "distribute": "none; mirrored (tf.distribute.MirroredStrategy, local devices); or multiworker "
     "(MultiWorkerMirroredStrategy over the cluster in TF_CONFIG, run on every worker)",
 }
@@ -81,7 +84,17 @@ _COMPARE_GROUPS = (
             "sharpness_steps",
         ),
     ),
-    ("escape", ("escape_paths", "escape_steps", "basin_height")),
+    (
+        "escape",
+        (
+            "escape_paths",
+            "escape_steps",
+            "basin_height",
+            "observed_replicas",
+            "observed_steps",
+            "observed_warmup",
+        ),
+    ),
 )
 _TAIL_INDEX_GROUPS = ("data and model", "training", "gradient noise")
 _NONE_MEANS = {"image_size": "native", "max_train": "all", "max_test": "all"}

@@ -157,9 +157,14 @@ CASES = {
             "directions",
         ),
     ],
+    "probe_sharpness": [
+        (lambda: _on_data(hs.probe_sharpness, trace_samples=2), "trace_samples"),
+        (lambda: _on_bad_data(hs.probe_sharpness, k=1, lanczos_iters=3, trace_samples=4), NOT_FINITE),
+    ],
 }
 
 RESULT_TYPES = {
+    "SharpnessProbe",
     "DensityResult",
     "DiagonalResult",
     "EigenResult",
