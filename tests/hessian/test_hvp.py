@@ -225,5 +225,6 @@ def test_one_compiled_pass_equals_the_per_batch_loop(mlp_case, jit_compile):
     np.testing.assert_allclose(resident.matvec(v), case.hessian @ v, rtol=1e-9, atol=1e-11)
     loss, grad = resident.loss_and_gradient()
     streamed_loss, streamed_grad = streamed.loss_and_gradient()
-    assert loss == pytest.approx(streamed_loss, rel=1e-12) and resident.loss() == pytest.approx(loss, rel=1e-12)
+    assert loss == pytest.approx(streamed_loss, rel=1e-12)
+    assert resident.loss() == pytest.approx(loss, rel=1e-12)
     np.testing.assert_allclose(grad, streamed_grad, rtol=1e-10, atol=1e-14)
