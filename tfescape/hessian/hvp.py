@@ -15,11 +15,11 @@ Products are computed forward-over-reverse (``tf.autodiff.ForwardAccumulator`` a
 ``max_resident_bytes``) and each product over the whole dataset is one compiled pass: the weighted
 sum over batches runs inside one ``tf.function`` (optionally XLA-compiled with ``jit_compile=True``),
 with no per-batch host transfer. Under a strategy, or for larger data, a compiled step runs per batch.
-``method="auto"`` uses reverse-over-reverse and falls back to forward-over-reverse if an op of the
-model has no second-order gradient. Measured on CPU, reverse-over-reverse costs the same as
-forward-over-reverse on a small CNN and half as much on a tanh MLP (benchmarks/bench_hessian.py,
-benchmarks/bench_torch_hessian.py): TensorFlow evaluates most forward-mode JVPs by transposing the
-VJP twice, so forward mode has no speed advantage here.
+``method="auto"`` uses forward-over-reverse and falls back to reverse-over-reverse if an op of the
+model has no forward-mode rule. Measured on CPU (benchmarks/bench_hessian.py) both cost 2-2.7 times a
+gradient; TensorFlow evaluates most forward-mode JVPs by transposing the VJP twice, so
+forward-over-reverse has no large speed advantage over reverse-over-reverse here (on a tanh MLP,
+benchmarks/bench_torch_hessian.py, it was faster in four runs of five on a busy machine).
 
 Under a ``tf.distribute`` strategy (the model's, by default) each replica computes n_local * H_local v
 on its share of every batch, and the sums of these products and of n_local are all-reduced, so the
@@ -236,16 +236,16 @@ class HessianOperator:
         if self._method != "auto":
             return self._hvp_over_data(self._method, tangents)
         try:
-            result = self._hvp_over_data("reverse_over_reverse", tangents)
-            self._method = "reverse_over_reverse"
+            result = self._hvp_over_data("forward_over_reverse", tangents)
+            self._method = "forward_over_reverse"
             return result
         except (LookupError, NotImplementedError, TypeError, tf.errors.OpError) as err:
             logger.warning(
-                "Reverse-over-reverse HVP failed (%s: %s); using forward-over-reverse.",
+                "Forward-over-reverse HVP failed (%s: %s); using reverse-over-reverse.",
                 type(err).__name__,
                 err,
             )
-            self._method = "forward_over_reverse"
+            self._method = "reverse_over_reverse"
             return self._hvp_over_data(self._method, tangents)
 
     def _hvp_over_data(self, method, tangents):
