@@ -16,9 +16,10 @@ transposed), its loss is checked to agree with Keras', and its products with tfe
    Hutchinson with PyTorch HVPs, Rademacher probes added one at a time until the sample standard error
    is <= 1% of the estimate (the same stopping rule, at least 12 probes).
 
-Fairness: both sides run in one process, interleaved round by round, medians quoted. PyTorch is timed
-with 1 and with 2 intra-op threads (its OpenMP threads spin and lose badly when the machine is
-oversubscribed) in section 1, and the faster setting is the reference there and in sections 2-3.
+Fairness: both sides run in one process, interleaved round by round, medians quoted. PyTorch runs with
+1 intra-op thread, its fastest setting on the shared 2-core machine: with 2 threads its OpenMP threads
+spin and lose badly when the machine is oversubscribed (``--torch-two-threads`` times that too, and
+the faster setting is the reference).
 
 torch is not a tfescape dependency. Install a CPU build next to tfescape to run this (into a virtual
 environment that sees the system packages, e.g. ``python -m venv --system-site-packages /tmp/torchenv &&
@@ -170,9 +171,9 @@ def from_torch_layout(parts):
 # ------------------------------------------------------------------------------------- timing
 
 
-def interleaved(fns, rounds):
+def interleaved(fns, rounds, *, warm_up=True):
     """Median wall seconds of each callable, called round-robin (rotating order) after a warm-up."""
-    for fn in fns.values():
+    for fn in fns.values() if warm_up else ():
         fn()
     names = list(fns)
     times = {name: [] for name in names}
@@ -208,7 +209,7 @@ def row(label, seconds, reference):
 # ------------------------------------------------------------------------------------- sections
 
 
-def section_hvp(op, op_jit, op_fr, th, rounds):
+def section_hvp(op, op_jit, op_rr, op_streamed, th, rounds, two_threads):
     rng = np.random.default_rng(0)
     v = rng.standard_normal(op.dim)
     tv = to_torch_layout(op, v)
@@ -216,13 +217,15 @@ def section_hvp(op, op_jit, op_fr, th, rounds):
     theirs = from_torch_layout(th.hvp(tv))
     agreement = np.abs(ours - theirs).max() / np.abs(ours).max()
     fns = {
-        "tfescape matvec (auto: reverse_over_reverse)": lambda: op.matvec(v),
-        "tfescape matvec, reverse_over_reverse, jit_compile": lambda: op_jit.matvec(v),
-        "tfescape matvec, forward_over_reverse": lambda: op_fr.matvec(v),
+        "tfescape matvec (auto: forward_over_reverse)": lambda: op.matvec(v),
+        "tfescape matvec, forward_over_reverse, jit_compile": lambda: op_jit.matvec(v),
+        "tfescape matvec, reverse_over_reverse": lambda: op_rr.matvec(v),
+        "tfescape matvec, per-batch steps (max_resident_bytes=0)": lambda: op_streamed.matvec(v),
         "tfescape loss_and_gradient": op.loss_and_gradient,
         "torch HVP, 1 thread": with_threads(1, lambda: th.hvp(tv)),
-        "torch HVP, 2 threads": with_threads(2, lambda: th.hvp(tv)),
     }
+    if two_threads:
+        fns["torch HVP, 2 threads"] = with_threads(2, lambda: th.hvp(tv))
     medians = interleaved(fns, rounds)
     ref_name, ref = best_torch(medians)
     print(
@@ -286,7 +289,7 @@ def section_trace(model, data, op, th, rounds, threads):
         "tfescape trace(rtol=0.01), Hutch++": ours,
         f"torch Hutchinson to 1%, {threads} thread(s)": with_threads(threads, theirs),
     }
-    medians = interleaved(fns, rounds)
+    medians = interleaved(fns, rounds, warm_up=False)  # each call builds (and traces) anew
     ref_name, ref = best_torch(medians)
     print(
         f"\n3. Trace to 1% relative standard error (reference: Hutch++ with 600 products, "
@@ -304,6 +307,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds (noisier)")
     parser.add_argument("--sections", default="1,2,3", help="comma-separated subset of 1,2,3")
+    parser.add_argument(
+        "--torch-two-threads",
+        action="store_true",
+        help="also time PyTorch with 2 threads in section 1 (its OpenMP threads keep spinning after "
+        "each product, which slows whatever runs next on an oversubscribed machine)",
+    )
     args = parser.parse_args()
     sections = {int(s) for s in args.sections.split(",")}
     x, y = digits()
@@ -322,8 +331,11 @@ def main():
     )
     threads = 1
     if 1 in sections:
-        op_fr = HessianOperator(model, LOSS, data, method="forward_over_reverse")
-        threads = section_hvp(op, op_jit, op_fr, th, 7 if args.quick else 21)
+        op_rr = HessianOperator(model, LOSS, data, method="reverse_over_reverse")
+        op_streamed = HessianOperator(model, LOSS, data, max_resident_bytes=0)
+        threads = section_hvp(
+            op, op_jit, op_rr, op_streamed, th, 7 if args.quick else 21, args.torch_two_threads
+        )
     if 2 in sections:
         section_eigenvalue(op, th, 2 if args.quick else 5, threads)
     if 3 in sections:
