@@ -37,7 +37,7 @@ import tensorflow as tf  # noqa: E402
 import tfescape  # noqa: E402
 from tfescape import noise  # noqa: E402
 from tfescape.callbacks import GradientNoiseProbe  # noqa: E402
-from tfescape.callbacks.noise_probe import standardized_pool  # noqa: E402
+from tfescape.noise import pool_columns  # noqa: E402
 from tfescape.stable import tail_index  # noqa: E402
 
 LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -89,7 +89,7 @@ def reference(model, data, num_batches, gradient_fn):
         matrix[sample.index] = noise.flatten(sample.noise)
     pooled = []
     for start, size in zip(np.cumsum([0, *sizes[:-1]]), sizes, strict=True):
-        z = standardized_pool(matrix[:, start : start + size]).astype(np.float32)
+        z = pool_columns(matrix[:, start : start + size]).values.astype(np.float32)
         tail_index(z, interval="asymptotic")  # per variable, as the probe does
         pooled.append(z)
     del matrix

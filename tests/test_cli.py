@@ -38,10 +38,10 @@ def test_compare_options_map_onto_the_config(monkeypatch):
             "--quick",
             "--epochs",
             "3",
-            "--adam-lr",
-            "0.01",
-            "--optimizers",
-            "adam",
+            "--optimizer",
+            "adam:lr=0.01",
+            "--optimizer",
+            "sgd:lr=0.1,momentum=0.9",
             "--out",
             "somewhere",
             "--no-resume",
@@ -49,7 +49,7 @@ def test_compare_options_map_onto_the_config(monkeypatch):
         ]
     )
     assert status == 2  # the ValueError became an error message and exit status 2
-    expected = CompareConfig.preset("quick", epochs=3, adam_lr=0.01, optimizers=("adam",))
+    expected = CompareConfig.preset("quick", epochs=3, optimizers=("adam:lr=0.01", "sgd:lr=0.1,momentum=0.9"))
     assert seen["config"] == expected
     assert seen["out_dir"] == "somewhere"
     assert seen["resume"] is False and seen["show_progress"] is False

@@ -64,7 +64,7 @@ def _sharpness_of_saved_model(compare_out, tmp_path):
 def test_compare_smoke_end_to_end_then_resumes(tmp_path):
     out = tmp_path / "results"
     assert _run_script("compare_sgd_adam.py", "--smoke", "--out", str(out), "--no-progress") == 0
-    stage_names = [s.name for s in compare._stage_list(compare.CompareConfig.preset("smoke"))]
+    stage_names = [s.name for s in compare.stage_list(compare.CompareConfig.preset("smoke"))]
     assert sorted(os.listdir(out / "stages")) == sorted(f"{s}.json" for s in stage_names)
 
     md = (out / "report.md").read_text()
@@ -77,6 +77,8 @@ def test_compare_smoke_end_to_end_then_resumes(tmp_path):
     assert "<table>" in (out / "report.html").read_text()
     summary = read_csv(out / "summary.csv")
     assert summary[0]["quantity"] == "final train accuracy (%)"
+    _same_numbers_as_the_reference(summary)
+    _histogram_fit_and_alpha_share_one_pool(out)
     for name in ("sgd", "adam"):
         history = read_csv(out / "train" / name / "history.csv")
         assert [row["epoch"] for row in history] == [1.0, 2.0]
@@ -89,9 +91,49 @@ def test_compare_smoke_end_to_end_then_resumes(tmp_path):
     _sharpness_of_saved_model(out, tmp_path)
 
 
+def _same_numbers_as_the_reference(summary):
+    """The smoke run reproduces its recorded values (tests/data/compare_smoke_summary.csv).
+
+    A regression guard: the redesign into stages reproduced the previous pipeline's numbers (the default
+    run to 3e-16); a change of any number since must be deliberate and comes with a new reference file.
+    """
+    reference = read_csv(os.path.join(ROOT, "tests", "data", "compare_smoke_summary.csv"))
+    rows = {r["quantity"]: r for r in summary}
+    compared = 0
+    for ref in reference:
+        row = rows.get(ref["quantity"])
+        assert row is not None, f"summary row {ref['quantity']!r} is gone"
+        for column in ("SGD", "Adam"):
+            want, got = ref[column], row[column]
+            if isinstance(want, float) and np.isfinite(want):
+                assert got == pytest.approx(want, rel=1e-6), (ref["quantity"], column)
+                compared += 1
+            else:
+                assert str(got) == str(want) or (not isinstance(got, str) and not np.isfinite(got))
+    assert compared >= 25
+
+
+def _histogram_fit_and_alpha_share_one_pool(out):
+    """The report's histogram, its SaS fit and the table's alpha all describe the same pooled values."""
+    from tfescape import noise, stable
+
+    for name in ("sgd", "adam"):
+        rows = read_csv(out / "noise" / name / "tail_index.csv")
+        fits = read_json(out / "noise" / name / "final_fits.json")
+        pool = noise.load_pool(noise.samples_path(out / "noise" / name / "samples", fits["step"]))
+        assert fits["step"] == rows[-1]["step"] and fits["pool_size"] == pool.values.size
+        assert pool.values.size == rows[-1]["num_samples"]
+        assert fits["tail_index_alpha"] == pytest.approx(rows[-1]["alpha"], rel=1e-12)
+        refit = float(stable.fit(pool.values, seed=0).alpha)
+        assert fits["stable"]["alpha"] == pytest.approx(refit, rel=1e-9)
+        assert np.isfinite(rows[-1]["raw_alpha"]) and rows[-1]["raw_num_samples"] > 0
+
+
 def test_same_initialization_and_interrupted_training_resumes(tmp_path, monkeypatch):
     config = compare.CompareConfig.preset("smoke", optimizers=("sgd", "adam"))  # 2 epochs
-    real_state_row = compare._state_row
+    from tfescape.experiments import training
+
+    real_state_row = training._state_row
     calls = {"n": 0}
 
     def crash_in_second_epoch(model):
@@ -100,14 +142,14 @@ def test_same_initialization_and_interrupted_training_resumes(tmp_path, monkeypa
             raise KeyboardInterrupt("simulated interruption")
         return real_state_row(model)
 
-    monkeypatch.setattr(compare, "_state_row", crash_in_second_epoch)
+    monkeypatch.setattr(training, "_state_row", crash_in_second_epoch)
     with pytest.raises(KeyboardInterrupt):
         compare.run_compare(config, tmp_path, show_progress=False, only=("train_sgd",))
     assert read_json(tmp_path / "train" / "sgd" / "checkpoint.json")["epoch"] == 1
     first_row = read_csv(tmp_path / "train" / "sgd" / "history.csv")[0]
     assert not os.path.exists(tmp_path / "stages" / "train_sgd.json")
 
-    monkeypatch.setattr(compare, "_state_row", real_state_row)
+    monkeypatch.setattr(training, "_state_row", real_state_row)
     result = compare.run_compare(config, tmp_path, show_progress=False, only=("train",))
     assert result.ran == ("train_sgd", "train_adam")
     history = read_csv(tmp_path / "train" / "sgd" / "history.csv")

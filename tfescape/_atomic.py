@@ -35,9 +35,31 @@ def atomic_write(path: str | os.PathLike, *, binary: bool = True):
     os.makedirs(folder, exist_ok=True)
     suffix = os.path.splitext(path)[1]
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
-    try:
+    with _replacing(tmp, path):
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as handle:
             yield handle
+
+
+def atomic_save(save, path: str | os.PathLike) -> str:
+    """Call ``save(tmp)`` with a temporary path in the target's folder, then move it onto ``path``.
+
+    For writers that insist on a file name (Keras' ``save_weights`` / ``save`` read the suffix): the
+    temporary name keeps the target's suffix. On failure the temporary file is removed.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(path) or "."
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{os.path.basename(path)}")
+    with _replacing(tmp, path):
+        save(tmp)
+    return path
+
+
+@contextlib.contextmanager
+def _replacing(tmp: str, path: str):
+    """On a clean exit give ``tmp`` the default mode and move it onto ``path``; on any error remove it."""
+    try:
+        yield
         os.chmod(tmp, default_file_mode())
         os.replace(tmp, path)
     except BaseException:

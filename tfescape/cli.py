@@ -32,12 +32,6 @@ _COMPARE_HELP = {
     "max_test": "use only the first N test examples",
     "batch_size": "minibatch size of training and of the gradient-noise probes",
     "epochs": "training epochs of each optimizer",
-    "sgd_lr": "SGD learning rate",
-    "sgd_momentum": "SGD momentum (0: plain SGD, as in the paper's theory)",
-    "adam_lr": "Adam learning rate",
-    "adam_beta_1": "Adam beta_1",
-    "adam_beta_2": "Adam beta_2",
-    "adam_epsilon": "Adam epsilon (Keras convention: added to sqrt(v_hat))",
     "seed": "seed of the split, the shuffling and the shared initialization",
     "probe_every_epochs": "snapshot the weights (a point of the tail-index curve) every N epochs",
     "noise_batches": "minibatches whose gradient noise is measured per snapshot",
@@ -49,13 +43,13 @@ _COMPARE_HELP = {
     "landscape_points": "points of the 1-D loss landscape",
     "escape_paths": "Monte Carlo paths per escape-time simulation",
     "distribute": "none, or mirrored: run under tf.distribute.MirroredStrategy",
-    "optimizers": "optimizers to compare (sgd adam)",
 }
 
 
 def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``tfescape compare`` / scripts/compare_sgd_adam.py (one per CompareConfig field)."""
-    from tfescape.experiments.compare import DISTRIBUTE, OPTIMIZERS, PRESETS, CompareConfig
+    from tfescape.experiments.compare import DEFAULT_OPTIMIZERS, DISTRIBUTE, PRESETS, CompareConfig
+    from tfescape.optimizers.specs import FAMILIES
 
     parser.add_argument("--out", default="results/compare", help="results folder (default: %(default)s)")
     presets = parser.add_mutually_exclusive_group()
@@ -79,7 +73,17 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
         flag = "--" + field.name.replace("_", "-")
         help_text = _COMPARE_HELP.get(field.name, field.name) + " (preset value if omitted)"
         if field.name == "optimizers":
-            parser.add_argument(flag, nargs="+", choices=OPTIMIZERS, default=None, help=help_text)
+            parser.add_argument(
+                "--optimizer",
+                dest="optimizers",
+                action="append",
+                default=None,
+                metavar="NAME[:key=value,...]",
+                help="an optimizer run to compare; repeat for several, e.g. --optimizer sgd:lr=0.1 "
+                "--optimizer sgd:lr=0.1,momentum=0.9 --optimizer adam:lr=1e-3. NAME is one of "
+                f"{', '.join(FAMILIES)}; keys are lr and the Keras arguments of that optimizer "
+                f"(default: {' '.join(DEFAULT_OPTIMIZERS)})",
+            )
         elif field.name == "distribute":
             parser.add_argument(flag, choices=DISTRIBUTE, default=None, help=help_text)
         else:
@@ -181,10 +185,13 @@ def add_tail_index_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE.npy",
         help="estimate the tail index of these samples (a .npy array, flattened) and stop",
     )
+    from tfescape.stable.tail_index import METHODS
+
     parser.add_argument(
         "--method",
         default="mohammadi",
-        help="estimator for --samples: mohammadi, mohammadi_order, hill, ecf_regression",
+        choices=METHODS,
+        help="estimator for --samples (default: %(default)s)",
     )
     add_compare_arguments(parser)
     parser.set_defaults(out="results/tail_index")

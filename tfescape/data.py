@@ -11,10 +11,15 @@ used when their files are in the Keras cache or the machine is online; otherwise
 :class:`DatasetUnavailableError` names the cache path and suggests "digits". Nothing here hangs on a
 dead network: downloads run under a socket timeout.
 
+Data order: the training pipeline's order in data epoch ``e`` is a pure function of ``(seed, e)``, so
+every optimizer trained on one pipeline can see the same batches, in this process or a restarted one:
+pass ``SyncDataEpoch(train)`` to ``model.fit`` (or call :func:`set_data_epoch` before each pass).
+
 Example:
     >>> train, test, info = load_dataset("digits", batch_size=64, seed=0)
     >>> info.input_shape, info.num_classes
     ((8, 8, 1), 10)
+    >>> model.fit(train, epochs=3, callbacks=[SyncDataEpoch(train)])  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -27,10 +32,27 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import keras
 import numpy as np
 import tensorflow as tf
 
 logger = logging.getLogger(__name__)
+
+__all__ = [
+    "ArrayDataset",
+    "DatasetInfo",
+    "DatasetUnavailableError",
+    "LoadedDataset",
+    "SyncDataEpoch",
+    "get_data_epoch",
+    "has_data_epoch",
+    "is_cached",
+    "keras_cache_dir",
+    "load_arrays",
+    "load_dataset",
+    "pinned_data_epoch",
+    "set_data_epoch",
+]
 
 KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
 DATASETS = ("digits", "synthetic", *KERAS_DATASETS)
@@ -98,6 +120,8 @@ class LoadedDataset(NamedTuple):
 
 def keras_cache_dir(cache_dir: str | os.PathLike | None = None) -> str:
     """The folder where keras.datasets keeps its files: ``<cache_dir or KERAS_HOME or ~/.keras>/datasets``."""
+    if cache_dir is not None and not isinstance(cache_dir, str | os.PathLike):
+        raise ValueError(f"cache_dir must be a folder path or None, got {cache_dir!r}.")
     if cache_dir is None:
         from keras.src.backend import config as keras_config
 
@@ -166,6 +190,7 @@ def load_arrays(
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}.")
     if image_size is not None and image_size < 1:
         raise ValueError(f"image_size must be a positive integer or None, got {image_size}.")
+    _check_array_options(seed, image_size, max_train, max_test, download_timeout, separation)
     if name == "synthetic":
         x, y = _synthetic(num_examples, num_features, num_classes, separation, seed)
         x_train, y_train, x_test, y_test = _seeded_split(x, y, test_fraction, seed)
@@ -225,17 +250,27 @@ def load_dataset(
 ) -> LoadedDataset:
     """Load a dataset as batched tf.data pipelines.
 
-    The training pipeline is shuffled with ``seed`` (deterministic: the same seed gives the same batch
-    order, epoch after epoch); the test pipeline is never shuffled.
+    The order of the training split in data epoch ``e`` is a pure function of ``(seed, e)``: a stateless
+    permutation whose seed is ``seed`` folded with ``e``. Any pipeline built with the same arguments, in
+    this process or another, yields the same batches for the same data epoch. The pipeline reads its
+    data epoch from a counter when a pass starts (the first element is requested) and, with
+    ``reshuffle_each_iteration``, advances it by one, so a plain loop over passes sees epochs 0, 1, 2, ...
+    Two consumers of one pipeline (two models trained one after the other) see the same sequence only
+    when each sets the epoch: pass ``SyncDataEpoch(train)`` to ``model.fit`` (it sets the data epoch to
+    Keras' epoch at the start of each epoch, resumes included) or call :func:`set_data_epoch`. Under a
+    tf.distribute strategy Keras may start extra passes (a first batch to build the model), so use
+    ``SyncDataEpoch`` there. The test pipeline is never shuffled.
 
     Args:
         name: see :func:`load_arrays`.
         batch_size: examples per batch (both splits).
-        seed: seed of the split, of synthetic data and of shuffling.
-        shuffle: shuffle the training split (full-buffer shuffle).
-        reshuffle_each_iteration: draw a new (seeded) order each epoch.
-        drop_remainder: drop the last incomplete batch of the training split.
-        repeat: repeat the training split indefinitely (then pass steps_per_epoch to fit).
+        seed: seed of the split, of synthetic data and of the data order.
+        shuffle: shuffle the training split: a full permutation per data epoch.
+        reshuffle_each_iteration: advance the data epoch at the start of each pass (a new order each
+            pass); False keeps the order of the current data epoch (0 unless set) for every pass.
+        drop_remainder: drop the last incomplete batch of each data epoch.
+        repeat: repeat the training split indefinitely (then pass steps_per_epoch to fit); each pass
+            is one data epoch, and batches never straddle two epochs.
         prefetch: append ``prefetch(tf.data.AUTOTUNE)``.
         **array_options: forwarded to :func:`load_arrays` (image_size, normalize, flatten, ...).
 
@@ -249,22 +284,158 @@ def load_dataset(
     if not isinstance(batch_size, int | np.integer) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
     arrays = load_arrays(name, seed=seed, **array_options)
-    train = tf.data.Dataset.from_tensor_slices((arrays.x_train, arrays.y_train))
     if shuffle:
-        train = train.shuffle(
-            len(arrays.x_train), seed=seed, reshuffle_each_iteration=reshuffle_each_iteration
+        train, epoch = _epoch_ordered(
+            arrays.x_train,
+            arrays.y_train,
+            batch_size=batch_size,
+            seed=seed,
+            advance=reshuffle_each_iteration,
+            drop_remainder=drop_remainder,
+            repeat=repeat,
         )
-    if repeat:
-        train = train.repeat()
-    train = train.batch(batch_size, drop_remainder=drop_remainder)
+    else:
+        train, epoch = tf.data.Dataset.from_tensor_slices((arrays.x_train, arrays.y_train)), None
+        if repeat:
+            train = train.repeat()
+        train = train.batch(batch_size, drop_remainder=drop_remainder)
     test = tf.data.Dataset.from_tensor_slices((arrays.x_test, arrays.y_test)).batch(batch_size)
     if prefetch:
         train, test = train.prefetch(tf.data.AUTOTUNE), test.prefetch(tf.data.AUTOTUNE)
+    if epoch is not None:
+        setattr(train, _EPOCH_ATTRIBUTE, epoch)
     return LoadedDataset(train, test, arrays.info)
 
 
+_EPOCH_ATTRIBUTE = "_tfescape_data_epoch"
+
+
+def _epoch_ordered(x, y, *, batch_size, seed, advance, drop_remainder, repeat):
+    """Batches of (x, y) whose order in data epoch e is a stateless permutation keyed by (seed, e)."""
+    from tfescape._seeds import sanitize_seed
+
+    with tf.init_scope():
+        epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="data_epoch")
+    base_seed = sanitize_seed(int(seed), salt="tfescape.data.order")
+    size = len(x)
+    features, labels = tf.constant(x), tf.constant(y)
+
+    def start_pass(_):
+        current = epoch.assign_add(1) - 1 if advance else epoch.read_value()
+        pass_seed = tf.random.experimental.stateless_fold_in(base_seed, current)
+        return tf.random.experimental.stateless_shuffle(tf.range(size, dtype=tf.int64), seed=pass_seed)
+
+    def batches_of(order):
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder=drop_remainder)
+
+    def gather(indices):
+        return tf.gather(features, indices), tf.gather(labels, indices)
+
+    passes = tf.data.Dataset.from_tensors(tf.constant(0, tf.int64))
+    passes = passes.repeat() if repeat else passes
+    train = passes.map(start_pass).flat_map(batches_of).map(gather)
+    per_pass = size // batch_size if drop_remainder else -(-size // batch_size)
+    cardinality = tf.data.INFINITE_CARDINALITY if repeat else per_pass
+    return train.apply(tf.data.experimental.assert_cardinality(cardinality)), epoch
+
+
+def _epoch_variable(dataset) -> tf.Variable:
+    epoch = getattr(dataset, _EPOCH_ATTRIBUTE, None)
+    if epoch is None:
+        raise ValueError(
+            "This dataset has no data-epoch counter. Build it with "
+            "tfescape.data.load_dataset(..., shuffle=True) and pass the pipeline it returns (not a "
+            "pipeline derived from it with map/batch/...)."
+        )
+    return epoch
+
+
+def has_data_epoch(dataset) -> bool:
+    """Whether ``dataset`` is a :func:`load_dataset` training pipeline with a data-epoch counter."""
+    return getattr(dataset, _EPOCH_ATTRIBUTE, None) is not None
+
+
+def get_data_epoch(dataset) -> int:
+    """The data epoch the next pass over ``dataset`` (a :func:`load_dataset` training pipeline) uses.
+
+    Raises:
+        ValueError: ``dataset`` is not a shuffled :func:`load_dataset` training pipeline.
+    """
+    return int(_epoch_variable(dataset).numpy())
+
+
+def set_data_epoch(dataset, epoch: int) -> None:
+    """Make the next pass over ``dataset`` use the order of data epoch ``epoch``.
+
+    Args:
+        dataset: a shuffled training pipeline from :func:`load_dataset`.
+        epoch: any integer; epoch ``e`` always gives the same order for the same ``seed``.
+
+    Raises:
+        ValueError: ``dataset`` has no data-epoch counter, or ``epoch`` is not an integer.
+    """
+    variable = _epoch_variable(dataset)
+    if isinstance(epoch, bool) or not isinstance(epoch, int | np.integer):
+        raise ValueError(f"epoch must be an integer, got {epoch!r}.")
+    variable.assign(int(epoch))
+
+
+@contextlib.contextmanager
+def pinned_data_epoch(datasets, epoch: int):
+    """Within the block, passes over each pipeline start at data epoch ``epoch``; restored afterwards.
+
+    Datasets without a data-epoch counter (not from :func:`load_dataset`, or unshuffled) and None are
+    skipped, so callers can pass whatever pipelines they hold.
+    """
+    held = []
+    for dataset in datasets:
+        if has_data_epoch(dataset) and all(dataset is not d for d, _ in held):
+            held.append((dataset, get_data_epoch(dataset)))
+            set_data_epoch(dataset, epoch)
+    try:
+        yield
+    finally:
+        for dataset, previous in held:
+            set_data_epoch(dataset, previous)
+
+
+class SyncDataEpoch(keras.callbacks.Callback):
+    """Keras callback: at the start of each epoch, set the data epoch of a pipeline to Keras' epoch.
+
+    With it, epoch ``e`` of any model trained on ``train`` (including a fit resumed with
+    ``initial_epoch=e``) sees the batches of data epoch ``e``: two optimizers trained on one pipeline
+    see identical batch sequences, and a restarted process sees them again.
+
+    Example:
+        >>> train, test, info = load_dataset("digits", batch_size=64, seed=0)
+        >>> model.fit(train, epochs=3, callbacks=[SyncDataEpoch(train)])  # doctest: +SKIP
+
+    Raises:
+        ValueError: ``dataset`` is not a shuffled :func:`load_dataset` training pipeline.
+    """
+
+    def __init__(self, dataset):
+        super().__init__()
+        _epoch_variable(dataset)
+        self.dataset = dataset
+
+    def on_epoch_begin(self, epoch, logs=None):
+        set_data_epoch(self.dataset, int(epoch))
+
+
+def _check_array_options(seed, image_size, max_train, max_test, download_timeout, separation) -> None:
+    from tfescape import _checks
+
+    _checks.integer(seed, "seed", minimum=0)
+    _checks.optional_positive_int(image_size, "image_size")
+    _checks.optional_positive_int(max_train, "max_train")
+    _checks.optional_positive_int(max_test, "max_test")
+    _checks.positive_float(download_timeout, "download_timeout")
+    _checks.nonnegative_float(separation, "separation")
+
+
 def _check_name(name: str) -> None:
-    if name not in DATASETS:
+    if not isinstance(name, str) or name not in DATASETS:
         raise ValueError(f"Unknown dataset {name!r}. Choose one of {', '.join(DATASETS)}.")
 
 

@@ -50,6 +50,20 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfescape._noise_samples import (
+    POOLINGS,
+    NoisePool,
+    NoiseSamples,
+    check_pooling,
+    load_noise_samples,
+    load_pool,
+    pool_columns,
+    pool_noise,
+    sample_steps,
+    samples_path,
+    save_noise_samples,
+)
+
 __all__ = [
     "FullGradient",
     "MinibatchGradient",
@@ -62,6 +76,17 @@ __all__ = [
     "gradient_noise",
     "smoothed_gradient_noise",
     "flatten",
+    "POOLINGS",
+    "NoiseSamples",
+    "NoisePool",
+    "check_pooling",
+    "pool_columns",
+    "pool_noise",
+    "samples_path",
+    "sample_steps",
+    "save_noise_samples",
+    "load_noise_samples",
+    "load_pool",
 ]
 
 
@@ -132,7 +157,14 @@ class NoiseMoments:
 
 
 def flatten(tensors: Iterable) -> np.ndarray:
-    """Concatenate per-variable arrays/tensors into one flat float64 NumPy vector."""
+    """Concatenate per-variable arrays/tensors into one flat float64 NumPy vector (NaN stays NaN).
+
+    Raises:
+        ValueError: no arrays at all.
+    """
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("flatten needs at least one array or tensor, got none (an empty sequence).")
     return np.concatenate([np.ravel(np.asarray(t, dtype=np.float64)) for t in tensors])
 
 
@@ -156,8 +188,18 @@ class NoiseStatistics:
         return self._count
 
     def update(self, noise: Iterable) -> None:
-        """Add one noise vector (a sequence of per-variable arrays/tensors)."""
+        """Add one noise vector (a sequence of per-variable arrays/tensors).
+
+        Raises:
+            ValueError: the vector has NaN/inf entries (the moments would be NaN) or other shapes.
+        """
         arrays = [np.asarray(t, dtype=np.float64) for t in noise]
+        if not all(np.isfinite(a).all() for a in arrays):
+            raise ValueError(
+                "NoiseStatistics.update: the noise vector has NaN or inf entries, so every moment would "
+                "be NaN. The loss or its gradient is not finite at these weights or on this batch: "
+                "check the model (did training diverge?) and the data."
+            )
         if self._mean is None:
             self._mean = [np.zeros_like(a) for a in arrays]
             self._m2 = [np.zeros_like(a) for a in arrays]
@@ -200,7 +242,34 @@ def _per_example_loss_fn(model, loss) -> Callable:
         return loss.call  # unreduced, one value per example
     if not callable(loss):
         raise ValueError(f"loss must be a Loss, a loss name or a callable, got {loss!r}.")
-    return loss
+    return _per_example_only(loss)
+
+
+def _per_example_only(loss_fn) -> Callable:
+    """Wrap a loss callable so that a reduced (batch-mean or batch-sum) result raises at trace time.
+
+    The passes sum per-example losses and divide by the example count; a callable that already
+    averages over the batch would give gradients |S| times too small, silently.
+    """
+
+    def per_example(y_true, y_pred):
+        values = tf.convert_to_tensor(loss_fn(y_true, y_pred))
+        rows = tf.nest.flatten(y_pred)[0].shape[:1]
+        reduced = values.shape.rank == 0 or (
+            rows.is_fully_defined() and values.shape[:1].is_fully_defined() and values.shape[0] != rows[0]
+        )
+        if reduced:
+            raise ValueError(
+                f"The loss callable returned shape {values.shape} for a batch of predictions of shape "
+                f"{tf.nest.flatten(y_pred)[0].shape}: it "
+                "reduces over the batch (e.g. a mean), which would scale every gradient by 1 / batch "
+                "size. Pass a per-example loss instead: a keras.losses.Loss instance (used unreduced), a "
+                "loss name such as 'mse', or a callable returning one value per example (e.g. "
+                "keras.losses.sparse_categorical_crossentropy)."
+            )
+        return values
+
+    return per_example
 
 
 def _split_batch(batch):
@@ -267,6 +336,11 @@ def batch_gradient_fn(
     return fn
 
 
+def _check_dataset(dataset, name: str) -> None:
+    if not isinstance(dataset, tf.data.Dataset):
+        raise ValueError(f"{name} must be a batched tf.data.Dataset of (x, y), got {type(dataset).__name__}.")
+
+
 def _distributed(dataset, strategy):
     if not isinstance(dataset, tf.data.Dataset):
         raise ValueError(
@@ -277,9 +351,9 @@ def _distributed(dataset, strategy):
     return dataset
 
 
-def _check_num_batches(num_batches):
+def _check_num_batches(num_batches, name="num_batches"):
     if num_batches is not None and (int(num_batches) != num_batches or num_batches < 1):
-        raise ValueError(f"num_batches must be a positive integer or None, got {num_batches!r}.")
+        raise ValueError(f"{name} must be a positive integer or None, got {num_batches!r}.")
 
 
 def full_gradient(
@@ -298,7 +372,10 @@ def full_gradient(
         model: a built keras.Model; its variables are not changed.
         dataset: batched tf.data.Dataset of (x, y); one pass (or ``max_batches``) defines F.
         loss: a keras.losses.Loss (its unreduced ``call`` is used), a loss name ("mse"), or a callable
-            (y_true, y_pred) -> per-example losses; default the compiled ``model.loss``.
+            (y_true, y_pred) -> per-example losses; default the compiled ``model.loss``. A callable
+            that reduces over the batch (returns a scalar, e.g. a batch mean) is detected from the
+            shape it returns and rejected with a ValueError, since it would scale the gradient by
+            1 / batch size.
         training: run the model in training mode (dropout, BatchNorm batch statistics) or not.
         max_batches: use only the first ``max_batches`` batches.
         strategy: tf.distribute strategy (default: the one in scope); results are all-reduced.
@@ -308,9 +385,11 @@ def full_gradient(
         FullGradient.
 
     Raises:
-        ValueError: bad dataset/loss, or an empty dataset.
+        ValueError: bad dataset/loss (including a batch-reduced loss callable), or an empty dataset.
+        A NaN/inf loss or gradient is returned as it is (``FullGradient.loss`` is then not finite):
+        check ``math.isfinite(full.loss)`` before using the gradient.
     """
-    _check_num_batches(max_batches)
+    _check_num_batches(max_batches, "max_batches")
     strategy = strategy or tf.distribute.get_strategy()
     fn = gradient_fn or batch_gradient_fn(model, loss=loss, training=training, strategy=strategy)
     if strategy.num_replicas_in_sync == 1 and isinstance(dataset, tf.data.Dataset):
@@ -341,7 +420,6 @@ def _full_gradient_in_one_call(model, dataset, fn, max_batches, training) -> Ful
 
     The loop over batches runs inside a tf.function (no per-batch call from Python, no per-batch
     host synchronisation); sums accumulate in the same order and dtypes as a per-batch loop.
-    Measured 5x faster than the per-batch loop for a 2-layer MLP over the digits (batches of 128).
     """
     if max_batches is not None:
         dataset = dataset.take(max_batches)
@@ -413,6 +491,7 @@ def minibatch_gradients(
         MinibatchGradient, one at a time (O(parameters) memory).
     """
     _check_num_batches(num_batches)
+    _check_dataset(dataset, "dataset")
     strategy = strategy or tf.distribute.get_strategy()
     fn = gradient_fn or batch_gradient_fn(model, loss=loss, training=training, strategy=strategy)
     source = dataset.repeat() if num_batches is not None else dataset
@@ -449,6 +528,9 @@ def gradient_noise(
     Yields:
         NoiseSample per batch.
     """
+    _check_dataset(dataset, "dataset")
+    if noise_dataset is not None:
+        _check_dataset(noise_dataset, "noise_dataset")
     strategy = strategy or tf.distribute.get_strategy()
     fn = gradient_fn or batch_gradient_fn(model, loss=loss, training=training, strategy=strategy)
     if full is None:

@@ -40,10 +40,6 @@ logger = logging.getLogger(__name__)
 PALETTE = tuple(sns.color_palette("colorblind", 10).as_hex())
 """The ten colors of seaborn's colorblind-safe palette, as hex strings."""
 
-_FIXED_COLORS = {"sgd": PALETTE[0], "adam": PALETTE[3]}
-_OTHER_COLORS = (PALETTE[2], PALETTE[4], PALETTE[1], PALETTE[5], PALETTE[8], PALETTE[9], PALETTE[6])
-_OTHER_NAMES = ("adamw", "rmsprop", "nadam", "adagrad", "adamax", "sgd_momentum", "momentum")
-
 REFERENCE_COLOR = "#333333"
 """Color of reference curves and lines (fitted densities, theory) that belong to no optimizer."""
 
@@ -54,32 +50,69 @@ DPI = 150
 FORMATS = ("png", "svg")
 
 
+@dataclass(frozen=True)
+class OptimizerStyle:
+    """How one optimizer run looks in every figure: its legend label and color (hex)."""
+
+    label: str
+    color: str
+
+
+Styles = Mapping[str, OptimizerStyle]
+"""Run key -> OptimizerStyle; every figure function takes ``styles=`` (default: from the key itself)."""
+
+
+def optimizer_styles(specs) -> dict[str, OptimizerStyle]:
+    """Styles of the runs of a comparison (tfescape.optimizers.specs.OptimizerSpec, keyed by ``spec.key``)."""
+    return {s.key: OptimizerStyle(s.label, s.color) for s in specs}
+
+
 def optimizer_color(name: str) -> str:
     """The color an optimizer has in every figure (hex string).
 
-    "sgd" is blue and "adam" vermillion (case-insensitive; "SGD (lr 0.1)" counts as "sgd" because the
-    first word decides). Other known optimizers get fixed colors of the same palette; unknown names get a
-    gray-free palette color chosen by a stable hash of the name.
+    Resolved through the optimizer registry (tfescape.optimizers.specs.FAMILIES): a family name ("sgd" is
+    blue, "adam" vermillion) gets its family color, and the n-th run of a family in a comparison
+    ("sgd_2", "adam_3") a shade of it; the first word of a label counts ("SGD (lr 0.1)" is "sgd").
+    Unknown names are gray.
 
     Args:
-        name: optimizer name or label.
+        name: optimizer run key, family name or label.
 
     Returns:
         "#rrggbb" string.
     """
-    key = str(name).strip().lower().split()[0] if str(name).strip() else ""
-    key = key.replace("-", "_")
-    if key in _FIXED_COLORS:
-        return _FIXED_COLORS[key]
-    if key in _OTHER_NAMES:
-        return _OTHER_COLORS[_OTHER_NAMES.index(key) % len(_OTHER_COLORS)]
-    digest = sum((i + 1) * ord(c) for i, c in enumerate(key))
-    return _OTHER_COLORS[digest % len(_OTHER_COLORS)]
+    from tfescape.optimizers.specs import family_color
+
+    family, variant = _family_and_variant(name)
+    return family_color(family, variant)
 
 
 def optimizer_label(name: str) -> str:
-    """Display name: "sgd" -> "SGD", "adam" -> "Adam", other names unchanged."""
-    return {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop"}.get(str(name).lower(), name)
+    """Display name from the registry: "sgd" -> "SGD", "adam_2" -> "Adam #2"; other names unchanged."""
+    from tfescape.optimizers.specs import FAMILIES
+
+    family, variant = _family_and_variant(name)
+    if family not in FAMILIES:
+        return str(name)
+    if str(name).strip().lower().replace("-", "_") not in (family, f"{family}_{variant + 1}"):
+        return str(name)
+    return FAMILIES[family].label + (f" #{variant + 1}" if variant else "")
+
+
+def _family_and_variant(name) -> tuple[str, int]:
+    text = str(name).strip().lower()
+    key = text.split()[0].replace("-", "_") if text else ""
+    head, _, tail = key.rpartition("_")
+    if head and tail.isdigit() and int(tail) >= 2:
+        return head, int(tail) - 1
+    return key, 0
+
+
+def _style(name: str, styles: Styles | None) -> tuple[str, str]:
+    """(color, label) of a run: from ``styles`` when it has the key, else from the registry."""
+    if styles and name in styles:
+        return styles[name].color, styles[name].label
+    return optimizer_color(name), optimizer_label(name)
 
 
 @contextlib.contextmanager
@@ -124,7 +157,9 @@ class Curve:
 # --------------------------------------------------------------------------------------------- figures
 
 
-def training_curves(histories: Mapping[str, Mapping[str, Sequence[float]]]) -> Figure:
+def training_curves(
+    histories: Mapping[str, Mapping[str, Sequence[float]]], *, styles: Styles | None = None
+) -> Figure:
     """Loss and accuracy per epoch for each optimizer; training solid, test dashed.
 
     Args:
@@ -146,7 +181,7 @@ def training_curves(histories: Mapping[str, Mapping[str, Sequence[float]]]) -> F
                 if key not in hist:
                     raise ValueError(f"history of {name!r} lacks column {key!r}; it has {sorted(hist)}.")
             epoch = np.asarray(hist["epoch"], float)
-            color, label = optimizer_color(name), optimizer_label(name)
+            color, label = _style(name, styles)
             for prefix, style, split in (("", "-", "train"), ("val_", "--", "test")):
                 if prefix + "loss" in hist:
                     loss_ax.plot(epoch, hist[prefix + "loss"], style, color=color, label=f"{label} {split}")
@@ -172,6 +207,7 @@ def bands_over_training(
     band_label: str = "CI",
     reference: tuple[float, str] | None = None,
     log_y: bool = False,
+    styles: Styles | None = None,
 ) -> Figure:
     """A quantity along training with a band per optimizer (e.g. alpha and its confidence interval).
 
@@ -192,7 +228,7 @@ def bands_over_training(
     ax = axes[0, 0]
     with figure_style():
         for name, band in series.items():
-            color, label = optimizer_color(name), optimizer_label(name)
+            color, label = _style(name, styles)
             ax.plot(band.x, band.y, "-o", color=color, markersize=3.5, label=label)
             ax.fill_between(
                 band.x,
@@ -212,7 +248,13 @@ def bands_over_training(
     return fig
 
 
-def tail_index_over_training(series: Mapping[str, Band], *, confidence: float | None = None) -> Figure:
+def tail_index_over_training(
+    series: Mapping[str, Band],
+    *,
+    confidence: float | None = None,
+    styles: Styles | None = None,
+    title: str = "Tail index of the gradient noise",
+) -> Figure:
     """The paper's tail-index figure: alpha of the gradient noise along training, with its interval.
 
     Args:
@@ -225,13 +267,14 @@ def tail_index_over_training(series: Mapping[str, Band], *, confidence: float | 
     return bands_over_training(
         series,
         ylabel="tail index alpha (dimensionless)",
-        title="Tail index of the gradient noise",
+        title=title,
         band_label=f"{100 * confidence:g}% CI" if confidence else "CI",
         reference=(2.0, "Gaussian (alpha = 2)"),
+        styles=styles,
     )
 
 
-def effective_learning_rates(series: Mapping[str, Band]) -> Figure:
+def effective_learning_rates(series: Mapping[str, Band], *, styles: Styles | None = None) -> Figure:
     """Per-coordinate effective learning rate lr / Q along training: median with its 5-95% range."""
     return bands_over_training(
         series,
@@ -240,6 +283,7 @@ def effective_learning_rates(series: Mapping[str, Band]) -> Figure:
         title="Effective per-coordinate learning rate",
         band_label="5-95% of coordinates",
         log_y=True,
+        styles=styles,
     )
 
 
@@ -250,11 +294,13 @@ def noise_histograms(
     xlabel: str = "noise w / median |w| (dimensionless)",
     clip_quantile: float = 0.995,
     bins: int = 80,
+    styles: Styles | None = None,
 ) -> Figure:
     """Histograms of gradient-noise samples, one panel per optimizer, with fitted densities on top.
 
     The y axis is logarithmic so the tails, where the Gaussian and the stable law differ, are visible.
-    Values beyond the ``clip_quantile`` of |x| are left out of the bins (their share is noted in the title).
+    Values beyond the ``clip_quantile`` of |x| are left out of the bins (their share is noted in the panel).
+    Panels are laid out two per row.
 
     Args:
         samples: optimizer name -> 1-D samples.
@@ -271,10 +317,13 @@ def noise_histograms(
     if not 0.0 < clip_quantile <= 1.0:
         raise ValueError(f"clip_quantile must be in (0, 1], got {clip_quantile}.")
     densities = densities or {}
-    fig, axes = new_figure(len(samples), height=3.4)
-    styles = ("--", "-", "-.", ":")
+    ncols = min(2, len(samples))
+    nrows = -(-len(samples) // ncols)
+    fig, axes = new_figure(ncols, nrows, height=3.4)
+    linestyles = ("--", "-", "-.", ":")
     with figure_style():
-        for ax, (name, x) in zip(axes[0], samples.items(), strict=True):
+        for ax, (name, x) in zip(axes.ravel(), samples.items(), strict=False):
+            color, label = _style(name, styles)
             x = np.asarray(x, float).ravel()
             x = x[np.isfinite(x)]
             if x.size == 0:
@@ -286,33 +335,43 @@ def noise_histograms(
                 bins=bins,
                 range=(-bound, bound),
                 density=True,
-                color=optimizer_color(name),
+                color=color,
                 alpha=0.55,
-                label=f"{optimizer_label(name)} noise",
+                label="noise",
             )
             for i, curve in enumerate(densities.get(name, ())):
                 keep = np.abs(np.asarray(curve.x)) <= bound
                 ax.plot(
                     np.asarray(curve.x)[keep],
                     np.asarray(curve.y)[keep],
-                    styles[i % len(styles)],
+                    linestyles[i % len(linestyles)],
                     color=REFERENCE_COLOR if i == 0 else "black",
                     linewidth=1.6,
                     label=curve.label,
                 )
             ax.set_yscale("log")
             left_out = 100 * (1 - inside.mean())
-            ax.set(
-                xlabel=xlabel,
-                ylabel="probability density (1 / unit of x)",
-                title=f"{optimizer_label(name)} ({left_out:.1f}% off the axis)",
+            ax.set(title=label, xlabel=xlabel, ylabel="probability density (1 / unit of x)")
+            ax.text(
+                0.98,
+                0.02,
+                f"largest {left_out:.1f}% of |x|\nbeyond the axis",
+                transform=ax.transAxes,
+                ha="right",
+                va="bottom",
+                fontsize="x-small",
             )
             ax.legend(fontsize="x-small", loc="upper left")
+        for ax in axes.ravel()[len(samples) :]:
+            ax.set_visible(False)
     return fig
 
 
 def spectral_densities(
-    densities: Mapping[str, tuple[np.ndarray, np.ndarray]], *, dynamic_range: float = 1e6
+    densities: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    *,
+    dynamic_range: float = 1e6,
+    styles: Styles | None = None,
 ) -> Figure:
     """Hessian eigenvalue densities (stochastic Lanczos quadrature) of each optimizer's minimum.
 
@@ -335,7 +394,8 @@ def spectral_densities(
         for name, (grid, density) in densities.items():
             density = np.asarray(density, float)
             density = np.where(density >= floor, density, np.nan)
-            ax.plot(grid, density, color=optimizer_color(name), label=f"{optimizer_label(name)} minimum")
+            color, label = _style(name, styles)
+            ax.plot(grid, density, color=color, label=f"{label} minimum")
         ax.set_yscale("log")
         ax.set_ylim(floor, top * 3 if top > 0 else 1.0)
         ax.set(
@@ -347,7 +407,7 @@ def spectral_densities(
     return fig
 
 
-def top_eigenvalues(eigenvalues: Mapping[str, Sequence[float]]) -> Figure:
+def top_eigenvalues(eigenvalues: Mapping[str, Sequence[float]], *, styles: Styles | None = None) -> Figure:
     """The top Hessian eigenvalues of each minimum against their rank."""
     _check_nonempty(eigenvalues, "eigenvalues")
     fig, axes = new_figure(1, height=3.2)
@@ -355,12 +415,13 @@ def top_eigenvalues(eigenvalues: Mapping[str, Sequence[float]]) -> Figure:
     with figure_style():
         for name, values in eigenvalues.items():
             values = np.asarray(values, float)
+            color, label = _style(name, styles)
             ax.plot(
                 np.arange(1, values.size + 1),
                 values,
                 "-o",
-                color=optimizer_color(name),
-                label=f"{optimizer_label(name)} minimum",
+                color=color,
+                label=f"{label} minimum",
             )
         ax.set(
             xlabel="rank",
@@ -372,14 +433,17 @@ def top_eigenvalues(eigenvalues: Mapping[str, Sequence[float]]) -> Figure:
     return fig
 
 
-def loss_landscapes_1d(curves: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> Figure:
+def loss_landscapes_1d(
+    curves: Mapping[str, tuple[np.ndarray, np.ndarray]], *, styles: Styles | None = None
+) -> Figure:
     """Loss along a filter-normalized random direction through each minimum (t = 0 is the minimum)."""
     _check_nonempty(curves, "curves")
     fig, axes = new_figure(1, height=3.2)
     ax = axes[0, 0]
     with figure_style():
         for name, (t, loss) in curves.items():
-            ax.plot(t, loss, color=optimizer_color(name), label=f"{optimizer_label(name)} minimum")
+            color, label = _style(name, styles)
+            ax.plot(t, loss, color=color, label=f"{label} minimum")
         ax.axvline(0.0, color=REFERENCE_COLOR, linestyle=":", linewidth=1)
         ax.set(
             xlabel="step along a filter-normalized direction (filter-norm units)",
@@ -406,18 +470,20 @@ class EscapeBar:
     high: float = float("nan")
 
 
-def escape_times(bars: Sequence[EscapeBar], *, time_unit: str = "SDE time") -> Figure:
+def escape_times(
+    bars: Sequence[EscapeBar], *, time_unit: str = "SDE time", styles: Styles | None = None
+) -> Figure:
     """Predicted (hatched) and simulated (solid, with interval) mean escape times per basin and optimizer."""
     if not bars:
         raise ValueError("escape_times needs at least one EscapeBar.")
     basins = list(dict.fromkeys(b.basin for b in bars))
     optimizers = list(dict.fromkeys(b.optimizer for b in bars))
-    fig, axes = new_figure(1, height=3.6)
+    fig, axes = new_figure(1, height=3.6 + 0.25 * len(optimizers))
     ax = axes[0, 0]
     width = 0.8 / (2 * len(optimizers))
     with figure_style():
         for j, opt in enumerate(optimizers):
-            color, label = optimizer_color(opt), optimizer_label(opt)
+            color, label = _style(opt, styles)
             for i, basin in enumerate(basins):
                 found = [b for b in bars if b.basin == basin and b.optimizer == opt]
                 if not found:
@@ -446,7 +512,11 @@ def escape_times(bars: Sequence[EscapeBar], *, time_unit: str = "SDE time") -> F
                         capsize=3,
                         label=f"{label} simulated" if i == 0 else None,
                     )
-        ax.set_xticks(range(len(basins)), [f"{optimizer_label(b)} minimum" for b in basins])
+        ax.set_xticks(
+            range(len(basins)),
+            [_style(b, styles)[1].replace(" (", "\n(").replace(", ", ",\n") for b in basins],
+            fontsize="small" if len(basins) > 2 else None,
+        )
         ax.set_yscale("log")
         _plain_log_ticks(ax.yaxis)
         ax.set(
@@ -454,7 +524,7 @@ def escape_times(bars: Sequence[EscapeBar], *, time_unit: str = "SDE time") -> F
             ylabel=f"mean escape time ({time_unit})",
             title="Escape time from each minimum's basin",
         )
-        ax.legend(fontsize="small", ncols=2)
+        ax.legend(fontsize="small", ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.22))
     return fig
 
 
@@ -467,6 +537,7 @@ def exit_time_scaling(
     title: str,
     log_x: bool = True,
     time_unit: str = "SDE time",
+    styles: Styles | None = None,
 ) -> Figure:
     """Mean exit time against a parameter (eps, alpha, basin width): simulation with intervals, theory lines.
 
@@ -487,12 +558,13 @@ def exit_time_scaling(
     ax = axes[0, 0]
     with figure_style():
         for name, band in simulated.items():
-            color, label = optimizer_color(name), optimizer_label(name)
+            color, label = _style(name, styles)
             err = np.stack([np.asarray(band.y) - band.low, np.asarray(band.high) - band.y])
             err = np.where(np.isfinite(err), np.clip(err, 0, None), 0.0)
             ax.errorbar(band.x, band.y, yerr=err, fmt="o", color=color, capsize=3, label=f"{label} simulated")
         for name, y in (predicted or {}).items():
-            ax.plot(x, y, "--", color=optimizer_color(name), label=f"{optimizer_label(name)} theory")
+            color, label = _style(name, styles)
+            ax.plot(x, y, "--", color=color, label=f"{label} theory")
         ax.set_yscale("log")
         _plain_log_ticks(ax.yaxis)
         if log_x:

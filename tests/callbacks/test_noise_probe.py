@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from tfescape.callbacks import GradientNoiseProbe, NoiseProbeRecord
-from tfescape.callbacks.noise_probe import load_global_pool, standardized_pool
+from tfescape.noise import load_pool, pool_columns
 from tfescape.stable import symmetric_stable_sample
 
 
@@ -80,7 +80,7 @@ def test_gaussian_noise_gives_alpha_near_two():
 
 def test_standardized_pool_drops_dead_coordinates_and_zeros():
     values = np.array([[1.0, 0.0, 2.0], [-3.0, 0.0, 0.0], [2.0, 0.0, -4.0]])
-    z = standardized_pool(values)
+    z = pool_columns(values).values
     # column 0 median |.| = 2, column 1 is dead, column 2 has median 2 and an exact zero
     np.testing.assert_allclose(sorted(z), sorted([0.5, -1.5, 1.0, 1.0, -2.0]))
 
@@ -94,8 +94,9 @@ def _events(log_dir):
     return tags
 
 
-def test_probe_during_fit_logs_tensorboard_and_samples(tmp_path):
-    rng = np.random.default_rng(1)
+def _classifier_and_data(seed):
+    """A small compiled tanh classifier and 96 examples in batches of 16."""
+    rng = np.random.default_rng(seed)
     x = rng.normal(size=(96, 6)).astype("float32")
     y = rng.integers(0, 3, 96)
     data = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
@@ -105,6 +106,11 @@ def test_probe_during_fit_logs_tensorboard_and_samples(tmp_path):
     model.compile(
         optimizer=keras.optimizers.SGD(0.1), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     )
+    return model, data
+
+
+def test_probe_during_fit_logs_tensorboard_and_samples(tmp_path):
+    model, data = _classifier_and_data(1)
     probe = GradientNoiseProbe(
         data,
         every_n_steps=4,
@@ -144,9 +150,9 @@ def test_probe_during_fit_logs_tensorboard_and_samples(tmp_path):
         assert int(saved[kernel.replace("noise_", "size_")]) == 48
         assert record.samples_path == files[-1]
     # The saved samples rebuild exactly the pool the global estimate and the histogram used.
-    pool = load_global_pool(files[-1])
+    pool = load_pool(files[-1]).values
     assert pool.size == record.global_noise.num_samples == record.histogram_counts.sum()
-    assert load_global_pool(files[-1], smoothed=True).size == record.smoothed_global.num_samples
+    assert load_pool(files[-1], smoothed=True).values.size == record.smoothed_global.num_samples
 
 
 def test_a_failing_measurement_does_not_stop_training(caplog):
@@ -192,3 +198,35 @@ def test_mirrored_strategy_probe_equals_single_device(two_device_strategy):
     assert b.alpha == pytest.approx(a.alpha, rel=1e-5)
     assert b.variance_mean == pytest.approx(a.variance_mean, rel=1e-5)
     assert records[1].full_loss == pytest.approx(records[0].full_loss, rel=1e-5, abs=1e-6)
+
+
+def test_raw_pooling_beside_the_standardized_one_estimates_from_the_saved_pools(tmp_path):
+    from tfescape.stable import tail_index
+
+    model, data = _classifier_and_data(5)
+    probe = GradientNoiseProbe(
+        data,
+        every_n_steps=None,
+        at_steps=(0,),
+        num_batches=6,
+        pooling=("standardized", "raw"),
+        samples_dir=str(tmp_path),
+        seed=3,
+    )
+    probe.set_model(model)
+    record = probe.measure(0)
+    assert [p.pooling for p in record.pools] == ["standardized", "raw"]
+    assert record.global_noise == record.pool("standardized")
+    raw = record.pool("raw")
+    pool = load_pool(record.samples_path, pooling="raw")
+    assert raw.num_samples == pool.values.size and raw.dropped_coordinates == pool.dropped_coordinates
+    assert np.isfinite(raw.alpha) and 0 < raw.alpha <= 2
+    # The estimate is the tail index of the saved raw pool (same values, same estimator and interval).
+    redone = tail_index(pool.values, confidence=0.95, interval="asymptotic", seed=0)
+    assert abs(float(redone.alpha) - raw.alpha) < 0.02
+    probe_std = GradientNoiseProbe(data, every_n_steps=None, at_steps=(0,), num_batches=6, seed=3)
+    probe_std.set_model(model)
+    with pytest.raises(ValueError, match="no 'raw' pooling"):
+        probe_std.measure(0).pool("raw")
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        GradientNoiseProbe(data, every_n_steps=10, pooling="paper")

@@ -3,8 +3,8 @@
 import keras
 import numpy as np
 import pytest
-from hessian_cases import linear_regression, softmax_regression
 
+from tests.hessian.hessian_cases import linear_regression, softmax_regression
 from tfescape.hessian import diagonal, spectral_density, top_eigenvalues, trace
 
 

@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from hessian_cases import half_mse, linear_regression, softmax_regression, tiny_mlp
 
+from tests.hessian.hessian_cases import half_mse, linear_regression, softmax_regression, tiny_mlp
 from tfescape.hessian import HessianOperator, hessian_vector_product
 
 

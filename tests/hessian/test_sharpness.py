@@ -3,8 +3,8 @@
 import keras
 import numpy as np
 import pytest
-from hessian_cases import dense_model, half_mse, linear_regression
 
+from tests.hessian.hessian_cases import dense_model, half_mse, linear_regression
 from tfescape.hessian import (
     HessianOperator,
     epsilon_sharpness,

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -49,8 +48,9 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfescape import _checks
+from tfescape import data as data_lib
 from tfescape import noise as noise_lib
-from tfescape._atomic import atomic_write
 from tfescape._seeds import sanitize_seed
 from tfescape.callbacks._summaries import write_histogram, write_scalar
 
@@ -60,9 +60,6 @@ __all__ = [
     "GradientNoiseProbe",
     "NoiseProbeRecord",
     "LayerNoise",
-    "global_pool",
-    "load_global_pool",
-    "standardized_pool",
 ]
 
 
@@ -87,6 +84,8 @@ class LayerNoise:
     variance_mean: float
     variance_median: float
     variance_max: float
+    pooling: str = "standardized"
+    dropped_coordinates: int = 0
 
 
 @dataclass(frozen=True)
@@ -98,7 +97,8 @@ class NoiseProbeRecord:
         num_batches: noise vectors streamed.
         batch_size: mean |S| of those batches.
         full_loss: F(theta) over the probe dataset.
-        global_noise: LayerNoise over all variables.
+        global_noise: LayerNoise over all variables, pooled the probe's first ``pooling`` way.
+        pools: the global LayerNoise for each of the probe's poolings (global_noise first).
         per_layer: LayerNoise per trainable variable (model.trainable_variables order).
         smoothed_global, smoothed_per_layer: the same for Adam's smoothed noise (None if not requested;
             the variance fields there are NaN).
@@ -121,65 +121,17 @@ class NoiseProbeRecord:
     method: str
     confidence: float
     samples_path: str | None
+    pools: tuple[LayerNoise, ...] = ()
 
-
-def global_pool(buffers: Sequence[np.ndarray], sizes: Sequence[int]) -> np.ndarray:
-    """The probe's global sample: standardized noise of a uniform random subset of all coordinates.
-
-    Every variable contributes the same fraction of its coordinates (the smallest sampled fraction, so the
-    largest variables set it): pooled, they are a uniform sample of the model's coordinates, the
-    population the tail index of the whole (batches x parameters) noise matrix describes.
-
-    Args:
-        buffers: per variable, noise values [batches, sampled coordinates] in sampling (random) order.
-        sizes: per variable, its total number of coordinates.
-
-    Returns:
-        Flat float64 array (see :func:`standardized_pool`).
-    """
-    fraction = min(b.shape[1] / size for b, size in zip(buffers, sizes, strict=True))
-    parts = [
-        standardized_pool(b[:, : max(1, round(fraction * size))])
-        for b, size in zip(buffers, sizes, strict=True)
-    ]
-    return np.concatenate(parts)
-
-
-def load_global_pool(path: str, *, smoothed: bool = False) -> np.ndarray:
-    """The global sample the probe estimated alpha from, rebuilt from a saved ``noise_step*.npz``.
-
-    Args:
-        path: a file written by GradientNoiseProbe(samples_dir=...).
-        smoothed: use Adam's smoothed noise (saved when the probe had smoothed_beta_1).
-
-    Returns:
-        Flat float64 array of standardized noise values.
-
-    Raises:
-        ValueError: the file lacks the requested arrays.
-    """
-    prefix = "smoothed_" if smoothed else "noise_"
-    with np.load(path) as data:
-        keys = sorted(k[len(prefix) :] for k in data.files if k.startswith(prefix))
-        if not keys:
-            raise ValueError(f"{path} has no {prefix[:-1]!r} arrays; was smoothed_beta_1 set?")
-        buffers = [data[prefix + k] for k in keys]
-        sizes = [int(data["size_" + k]) for k in keys]
-    return global_pool(buffers, sizes)
-
-
-def standardized_pool(values: np.ndarray) -> np.ndarray:
-    """Pool noise values [batches, coordinates] after dividing each coordinate by its median |value|.
-
-    Coordinates whose median |value| is zero or not finite are dropped, as are exact zeros and non-finite
-    entries. Returns a flat float64 array.
-    """
-    values = np.asarray(values, dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        scale = np.median(np.abs(values), axis=0)
-    keep = np.isfinite(scale) & (scale > 0)
-    z = (values[:, keep] / scale[keep]).ravel()
-    return z[np.isfinite(z) & (z != 0)]
+    def pool(self, pooling: str) -> LayerNoise:
+        """The global estimate of one pooling ("standardized" or "raw"); ValueError if not measured."""
+        for item in self.pools:
+            if item.pooling == pooling:
+                return item
+        raise ValueError(
+            f"this record has no {pooling!r} pooling; measured: {[p.pooling for p in self.pools]}. "
+            f"Create the probe with pooling=({pooling!r}, ...)."
+        )
 
 
 class GradientNoiseProbe(keras.callbacks.Callback):
@@ -198,6 +150,11 @@ class GradientNoiseProbe(keras.callbacks.Callback):
         training: run the model in training mode while probing (default inference mode).
         max_coordinates: sampled coordinates per variable for the tail index.
         smoothed_beta_1: also measure Adam's smoothed noise with this beta_1 (None: skip).
+        pooling: how the global noise matrix is pooled for the tail index: "standardized" (each
+            coordinate divided by its median |w|; the default) or "raw" (the paper's recipe: no scaling,
+            coordinates that never move dropped and counted), or a tuple of both: the first sets
+            ``global_noise`` and the per-layer estimates, each gets an entry in ``record.pools``. See
+            tfescape.noise.pool_noise.
         method, confidence, interval: passed to tfescape.stable.tail_index.
         histogram_bins: bins of the record's histogram of standardized noise.
         log_dir: TensorBoard directory (tf.summary scalars and histograms), or None.
@@ -205,7 +162,7 @@ class GradientNoiseProbe(keras.callbacks.Callback):
             arrays ``noise_<i>_<variable>`` [batches, sampled coordinates], ``indices_<i>_<variable>``
             (flat indices of the sampled coordinates, in sampling order), ``size_<i>_<variable>`` (the
             variable's size) and, with smoothed_beta_1, ``smoothed_<i>_<variable>``;
-            :func:`load_global_pool` rebuilds the global sample from it.
+            tfescape.noise.load_pool rebuilds each global sample from it.
         seed: seeds the coordinate subset and the bootstrap (None: nondeterministic).
 
     Raises:
@@ -224,6 +181,7 @@ class GradientNoiseProbe(keras.callbacks.Callback):
         training: bool = False,
         max_coordinates: int = 2048,
         smoothed_beta_1: float | None = None,
+        pooling: str | Sequence[str] = "standardized",
         method: str = "mohammadi",
         confidence: float = 0.95,
         interval: str = "asymptotic",
@@ -233,6 +191,8 @@ class GradientNoiseProbe(keras.callbacks.Callback):
         seed=None,
     ):
         super().__init__()
+        _check_options(every_n_steps, num_batches, at_steps, max_coordinates, histogram_bins)
+        _check_estimator_options(method, confidence, interval, noise_dataset)
         if not isinstance(dataset, tf.data.Dataset):
             raise ValueError(f"dataset must be a batched tf.data.Dataset of (x, y), got {type(dataset)}.")
         if every_n_steps is not None and (int(every_n_steps) != every_n_steps or every_n_steps < 1):
@@ -247,6 +207,10 @@ class GradientNoiseProbe(keras.callbacks.Callback):
             raise ValueError(f"smoothed_beta_1 must be in (0, 1) or None, got {smoothed_beta_1!r}.")
         if int(histogram_bins) != histogram_bins or histogram_bins < 1:
             raise ValueError(f"histogram_bins must be a positive integer, got {histogram_bins!r}.")
+        poolings = (pooling,) if isinstance(pooling, str) else tuple(pooling)
+        if not poolings or len(set(poolings)) != len(poolings):
+            raise ValueError(f"pooling must be one of {noise_lib.POOLINGS} or a tuple of distinct ones.")
+        self.poolings = tuple(noise_lib.check_pooling(p) for p in poolings)
         self.dataset = dataset
         self.noise_dataset = noise_dataset
         self.every_n_steps = every_n_steps
@@ -303,9 +267,20 @@ class GradientNoiseProbe(keras.callbacks.Callback):
     def measure(self, step: int | None = None) -> NoiseProbeRecord:
         """Measure now, append the record to ``history``, log it, and return it.
 
+        Minibatches are a pure function of (data seed, step): a :func:`tfescape.data.load_dataset`
+        training pipeline is read from data epoch :func:`noise_data_epoch` (step) on, and its epoch
+        counter is restored afterwards, so a restarted process measures the same batches. Other
+        pipelines are iterated as they are.
+
         Args:
             step: the step to file the record under (default: the optimizer's iterations).
         """
+        if step is None:
+            step = self._current_step()
+        with data_lib.pinned_data_epoch((self.dataset, self.noise_dataset), noise_data_epoch(step)):
+            return self._measure(step)
+
+    def _measure(self, step: int | None) -> NoiseProbeRecord:
         model = self.model
         if step is None:
             step = self._current_step()
@@ -354,12 +329,21 @@ class GradientNoiseProbe(keras.callbacks.Callback):
         moments = stats.result()
         names = [v.path for v in variables]
         per_layer = self._layers(names, raw, moments.variance)
-        z = self._global_pool(raw)
-        global_noise = self._estimate("global", z, moments.variance, salt=0)
+        pools = tuple(
+            self._estimate("global", self._global_pool(raw, p), moments.variance, salt=_pool_salt(0, p))
+            for p in self.poolings
+        )
+        global_noise = pools[0]
+        z = self._global_pool(raw, self.poolings[0]).values
         smoothed_global = smoothed_per_layer = None
         if smooth is not None:
             smoothed_per_layer = self._layers(names, smooth, None)
-            smoothed_global = self._estimate("global", self._global_pool(smooth), None, salt=1)
+            smoothed_global = self._estimate(
+                "global",
+                self._global_pool(smooth, self.poolings[0]),
+                None,
+                salt=_pool_salt(1, self.poolings[0]),
+            )
         counts, edges = _histogram(z, self.histogram_bins)
         samples_path = self._save_samples(step, names, raw, smooth) if self.samples_dir else None
         record = NoiseProbeRecord(
@@ -376,6 +360,7 @@ class GradientNoiseProbe(keras.callbacks.Callback):
             method=self.method,
             confidence=self.confidence,
             samples_path=samples_path,
+            pools=pools,
         )
         self.history.append(record)
         if self.log_dir:
@@ -392,19 +377,22 @@ class GradientNoiseProbe(keras.callbacks.Callback):
             indices.append(order[: min(size, self.max_coordinates)])
         return indices
 
-    def _global_pool(self, buffers):
-        return global_pool(buffers, self._sizes)
+    def _global_pool(self, buffers, pooling):
+        return noise_lib.pool_noise(buffers, self._sizes, pooling=pooling)
 
     def _layers(self, names, buffers, variances):
         layers = []
+        pooling = self.poolings[0]
         for i, (name, buffer) in enumerate(zip(names, buffers, strict=True)):
             variance = None if variances is None else [variances[i]]
-            layers.append(self._estimate(name, standardized_pool(buffer), variance, salt=2 + i))
+            pool = noise_lib.pool_columns(buffer, pooling=pooling)
+            layers.append(self._estimate(name, pool, variance, salt=_pool_salt(2 + i, pooling)))
         return layers
 
-    def _estimate(self, name, z, variances, *, salt) -> LayerNoise:
+    def _estimate(self, name, pool, variances, *, salt) -> LayerNoise:
         from tfescape.stable import tail_index
 
+        z = pool.values
         alpha = low = high = math.nan
         try:
             seed = tfp.random.split_seed(self._seed, n=2, salt=f"tail{salt}")[1]
@@ -423,7 +411,19 @@ class GradientNoiseProbe(keras.callbacks.Callback):
             flat = noise_lib.flatten(variances)
             v_mean, v_median, v_max = float(flat.mean()), float(np.median(flat)), float(flat.max())
             coordinates = flat.size
-        return LayerNoise(name, alpha, low, high, int(z.size), coordinates, v_mean, v_median, v_max)
+        return LayerNoise(
+            name,
+            alpha,
+            low,
+            high,
+            int(z.size),
+            coordinates,
+            v_mean,
+            v_median,
+            v_max,
+            pool.pooling,
+            pool.dropped_coordinates,
+        )
 
     # ------------------------------------------------------------------ outputs
 
@@ -452,19 +452,49 @@ class GradientNoiseProbe(keras.callbacks.Callback):
         self._writer.flush()
 
     def _save_samples(self, step, names, raw, smooth) -> str:
-        os.makedirs(self.samples_dir, exist_ok=True)
-        arrays = {}
-        for i, name in enumerate(names):
-            key = f"{i:03d}_{name.replace('/', '.')}"
-            arrays[f"noise_{key}"] = raw[i]
-            arrays[f"indices_{key}"] = self._indices[i]
-            arrays[f"size_{key}"] = np.int64(self._sizes[i])
-            if smooth is not None:
-                arrays[f"smoothed_{key}"] = smooth[i]
-        path = os.path.join(self.samples_dir, f"noise_step{int(step):08d}.npz")
-        with atomic_write(path) as handle:
-            np.savez(handle, **arrays)
-        return path
+        samples = noise_lib.NoiseSamples(
+            int(step),
+            tuple(names),
+            tuple(raw),
+            tuple(self._indices),
+            tuple(self._sizes),
+            None if smooth is None else tuple(smooth),
+        )
+        return noise_lib.save_noise_samples(samples, self.samples_dir)
+
+
+def _pool_salt(base: int, pooling: str):
+    """Seed salt of an estimate: unchanged for the standardized pool, distinct for the raw one."""
+    return base if pooling == "standardized" else f"{base}-{pooling}"
+
+
+def _check_options(every_n_steps, num_batches, at_steps, max_coordinates, histogram_bins) -> None:
+    _checks.optional_positive_int(every_n_steps, "GradientNoiseProbe every_n_steps")
+    _checks.integer(num_batches, "GradientNoiseProbe num_batches", minimum=2)
+    for step in at_steps:
+        _checks.integer(step, "GradientNoiseProbe at_steps entry", minimum=0)
+    _checks.positive_int(max_coordinates, "GradientNoiseProbe max_coordinates")
+    _checks.positive_int(histogram_bins, "GradientNoiseProbe histogram_bins")
+
+
+def _check_estimator_options(method, confidence, interval, noise_dataset) -> None:
+    from tfescape.stable.tail_index import INTERVALS, METHODS
+
+    _checks.choice(method, "GradientNoiseProbe method", METHODS)
+    _checks.probability(confidence, "GradientNoiseProbe confidence")
+    _checks.choice(interval, "GradientNoiseProbe interval", INTERVALS)
+    if noise_dataset is not None and not isinstance(noise_dataset, tf.data.Dataset):
+        raise ValueError(
+            f"noise_dataset must be a batched tf.data.Dataset of (x, y) or None, got {type(noise_dataset)}."
+        )
+
+
+def noise_data_epoch(step: int) -> int:
+    """The data epoch a probe measuring at optimizer ``step`` starts from: -(step + 1) * 2**20.
+
+    Negative, so it never coincides with a training epoch, and 2**20 passes apart from the next step's.
+    """
+    return -(int(step) + 1) * 2**20
 
 
 def _histogram(z, bins):

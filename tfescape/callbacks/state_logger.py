@@ -28,6 +28,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfescape import _checks
 from tfescape.callbacks._summaries import write_histogram, write_scalar
 from tfescape.optimizers.recording import RecordingOptimizer, StateSummary, VariableStats
 
@@ -65,8 +66,9 @@ class OptimizerStateLogger(keras.callbacks.Callback):
         csv_name: str | None = "optimizer_state.csv",
     ):
         super().__init__()
-        if not log_dir:
-            raise ValueError("log_dir must be a directory path.")
+        if not log_dir or not isinstance(log_dir, str | os.PathLike):
+            raise ValueError(f"log_dir must be a directory path, got {log_dir!r}.")
+        _checks.positive_int(every_n_steps, "every_n_steps")
         if int(every_n_steps) != every_n_steps or every_n_steps < 1:
             raise ValueError(f"every_n_steps must be a positive integer, got {every_n_steps!r}.")
         self.log_dir = str(log_dir)

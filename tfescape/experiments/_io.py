@@ -118,6 +118,10 @@ class ResultsDir:
     def marker(self, stage: str) -> str:
         return os.path.join(self.path, "stages", f"{stage}.json")
 
+    def has_marker(self, stage: str) -> bool:
+        """Whether ``stage`` has finished in this folder (whatever the resume flag)."""
+        return os.path.exists(self.marker(stage))
+
     def is_done(self, stage: str) -> bool:
         """Whether ``stage`` finished in an earlier run (and resuming is on)."""
         return self.resume and os.path.exists(self.marker(stage))

@@ -20,10 +20,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from tfescape.experiments._io import ResultsDir, csv_columns, progress, read_csv, write_csv
+from tfescape.sde.processes import SDE_MODELS
 
 logger = logging.getLogger(__name__)
 
 SWEEPS = ("eps", "alpha", "height")
+
+
+
+@dataclass(frozen=True)
+class SweepRecord:
+    """Points (rows) simulated by one sweep."""
+
+    points: int
 
 
 @dataclass(frozen=True)
@@ -92,17 +101,19 @@ class EscapeSweepConfig:
 def predicted_time(
     config: EscapeSweepConfig, optimizer: str, *, alpha: float, eps: float, height: float
 ) -> float:
-    """1 / nu(W) of the basin: G = eps Sigma (SGD) or eps Q^-1 Sigma, Q = sigma + epsilon (Adam)."""
+    """1 / nu(W) of the basin (tfescape.sde.theory.predict_optimizer_escape): Q = I for the SGD SDE and
+    Q = Sigma + epsilon, where AdamSDE's preconditioner settles at the minimum, for the Adam SDE."""
     from tfescape.sde import theory
 
     sigma = np.asarray(config.sigma)
-    g = eps * np.diag(sigma)
-    if optimizer == "adam":
-        g = g / (sigma + config.epsilon)[:, None]
-    rate = theory.quadratic_escape_rate(
-        alpha=alpha, noise_matrix=g, hessian=np.asarray(config.hessian), height=height
-    )
-    return 1.0 / rate
+    return theory.predict_optimizer_escape(
+        alpha=alpha,
+        noise_scale=sigma,
+        hessian=np.asarray(config.hessian),
+        height=height,
+        eps=eps,
+        preconditioner=sigma + config.epsilon if optimizer == SDE_MODELS[1] else None,
+    ).mean_exit_time
 
 
 def simulate(
@@ -120,7 +131,7 @@ def simulate(
     def grad(x):
         return x * h_tf
 
-    if optimizer == "sgd":
+    if optimizer == SDE_MODELS[0]:
         process = SGDSDE(grad, alpha=alpha, eps=eps, sigma=sigma)
         rate = float(h.max())
         init = None
@@ -161,7 +172,7 @@ def sweep_points(config: EscapeSweepConfig, sweep: str) -> list[dict]:
 def run_sweep(config: EscapeSweepConfig, sweep: str, *, show_progress: bool = True) -> list[dict]:
     """Simulate and predict every point of ``sweep`` for SGD and Adam; one row per (point, optimizer)."""
     rows = []
-    points = [(p, o) for p in sweep_points(config, sweep) for o in ("sgd", "adam")]
+    points = [(p, o) for p in sweep_points(config, sweep) for o in SDE_MODELS]
     for i, (point, optimizer) in enumerate(
         progress(points, total=len(points), desc=f"sweep {sweep}", enabled=show_progress)
     ):
@@ -222,28 +233,30 @@ def run_escape_sweeps(
 ) -> EscapeSweepRun:
     """Run (or resume) the three sweeps and write CSVs, figures and a report into ``out_dir``."""
     from tfescape import plots
+    from tfescape.experiments.stages import Stage, run_stages
     from tfescape.report import Report, ReportFigure, Section, Table, write_report
 
     config = config or EscapeSweepConfig()
     results = ResultsDir(out_dir, dataclasses.asdict(config), resume=resume)
-    ran, skipped = [], []
-    for sweep in config.sweeps:
-        if results.is_done(sweep):
-            skipped.append(sweep)
-            continue
-        tick = time.monotonic()
-        write_csv(
-            results.file("sweeps", f"{sweep}.csv"), run_sweep(config, sweep, show_progress=show_progress)
-        )
-        results.mark_done(sweep, seconds=time.monotonic() - tick)
-        ran.append(sweep)
+
+    def sweep_stage(sweep):
+        rows = run_sweep(config, sweep, show_progress=show_progress)
+        write_csv(results.file("sweeps", f"{sweep}.csv"), rows)
+        return SweepRecord(len(rows))
+
+    stages = [
+        Stage(sweep, f"exit times against {sweep}", lambda _, s=sweep: sweep_stage(s))
+        for sweep in config.sweeps
+    ]
+    outcome = run_stages(stages, results, None)
+    ran, skipped = outcome.ran, outcome.skipped
 
     sections, summary = [], []
     for sweep in config.sweeps:
         cols = csv_columns(read_csv(results.file("sweeps", f"{sweep}.csv")))
         simulated, predicted = {}, {}
         x = np.unique(cols[sweep])
-        for opt in ("sgd", "adam"):
+        for opt in SDE_MODELS:
             mine = cols["optimizer"] == opt
             simulated[opt] = plots.Band(
                 cols[sweep][mine], cols["simulated"][mine], cols["low"][mine], cols["high"][mine]
@@ -280,7 +293,7 @@ def run_escape_sweeps(
             )
         )
         if sweep == "eps":
-            for opt in ("sgd", "adam"):
+            for opt in SDE_MODELS:
                 summary.append(
                     (
                         f"log-log slope of exit time vs eps, {plots.optimizer_label(opt)}",
@@ -288,10 +301,9 @@ def run_escape_sweeps(
                         -config.alpha,
                     )
                 )
-        ratios = [
-            s_adam / s_sgd for s_sgd, s_adam in zip(simulated["sgd"].y, simulated["adam"].y, strict=True)
-        ]
-        theory_ratios = predicted["adam"] / predicted["sgd"]
+        first, second = SDE_MODELS
+        ratios = [b / a for a, b in zip(simulated[first].y, simulated[second].y, strict=True)]
+        theory_ratios = predicted[second] / predicted[first]
         summary.append(
             (
                 f"Adam / SGD exit-time ratio over the {sweep} sweep (mean)",

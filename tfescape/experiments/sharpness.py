@@ -1,5 +1,5 @@
-"""Sharpness of a trained minimum: Hessian top eigenvalues, trace, spectral density, Keskar sharpness, 1-D
-landscape, computed with tfescape.hessian and saved as JSON/CSV/NPZ.
+"""Sharpness stage: the probes of tfescape.hessian.probe_sharpness (top eigenvalues, trace, spectral
+density, Keskar sharpness, 1-D landscape) of trained minima, saved as JSON/CSV/NPZ and reported.
 
 Used by the compare pipeline (both final minima) and by ``tfescape sharpness`` (any saved .keras models).
 
@@ -13,130 +13,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from tfescape.experiments._io import csv_columns, read_csv, read_json, write_csv, write_json, write_npz
+from tfescape.hessian.summary import SharpnessProbe, probe_sharpness
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class SharpnessProbe:
-    """Flatness measures of one minimum (Hessian of the training loss in inference mode).
-
-    Attributes:
-        num_params: number of parameters (Hessian dimension).
-        base_loss: training loss at the minimum (nats).
-        top_eigenvalues: (k,) largest Hessian eigenvalues, descending.
-        eigen_residuals: (k,) ||H v - lambda v|| of each Ritz pair.
-        eigen_converged: (k,) whether each pair met the Lanczos tolerance.
-        trace: Hutch++ estimate of tr(H); trace_stderr its standard error.
-        epsilon_sharpness: Keskar et al.'s 100 (max f - f) / (1 + f) over the box eps (|x| + 1).
-        epsilon: the box size eps.
-        density_grid, density: (g,) stochastic-Lanczos-quadrature estimate of the eigenvalue density.
-        landscape_alphas, landscape_losses: (n,) training loss along a filter-normalized direction.
-        seconds: wall time of the probe.
-        eigenvectors: (num_params, k) eigenvectors of ``top_eigenvalues`` (None when loaded from disk;
-            read them with :func:`load_eigenvectors`).
-    """
-
-    num_params: int
-    base_loss: float
-    top_eigenvalues: np.ndarray
-    eigen_residuals: np.ndarray
-    eigen_converged: np.ndarray
-    trace: float
-    trace_stderr: float
-    epsilon_sharpness: float
-    epsilon: float
-    density_grid: np.ndarray
-    density: np.ndarray
-    landscape_alphas: np.ndarray
-    landscape_losses: np.ndarray
-    seconds: float
-    eigenvectors: np.ndarray | None = None
-
-
-def probe_sharpness(
-    model,
-    loss,
-    data,
-    *,
-    k: int = 5,
-    lanczos_iters: int = 40,
-    density_starts: int = 3,
-    trace_samples: int = 20,
-    landscape_points: int = 25,
-    landscape_radius: float = 1.0,
-    epsilon: float = 1e-3,
-    sharpness_steps: int = 20,
-    seed: int = 0,
-) -> SharpnessProbe:
-    """All sharpness measures of ``model`` at its current weights over ``data``.
-
-    Args:
-        model: a built Keras model (weights of the minimum).
-        loss: the training loss (mean reduction), e.g. SparseCategoricalCrossentropy(from_logits=True).
-        data: tf.data.Dataset of (x, y) batches (the whole set is averaged) or one (x, y) batch.
-        k: number of top eigenvalues.
-        lanczos_iters: Hessian-vector products of the eigenvalue search (cap) and per density start.
-        density_starts: random starts of stochastic Lanczos quadrature.
-        trace_samples: Hutch++ products for the trace (>= 4).
-        landscape_points: points of the 1-D landscape on [-landscape_radius, landscape_radius].
-        landscape_radius: extent of the landscape in filter-normalized units.
-        epsilon: Keskar box size.
-        sharpness_steps: projected-gradient ascent steps.
-        seed: seed of every random start (the same seed gives the same directions for every model).
-
-    Returns:
-        SharpnessProbe.
-
-    Raises:
-        ValueError: bad sizes (propagated from tfescape.hessian with its message).
-    """
-    from tfescape import hessian
-
-    if trace_samples < 4:
-        raise ValueError(f"trace_samples must be >= 4 for Hutch++, got {trace_samples}.")
-    tick = time.monotonic()
-    op = hessian.HessianOperator(model, loss, data)  # one operator (one traced HVP) for the three spectra
-    top = hessian.top_eigenvalues_of(
-        op.matvec, dim=op.dim, k=k, seed=seed, max_iters=max(lanczos_iters, k + 2)
-    )
-    tr = hessian.trace_of(op.matvec, dim=op.dim, seed=seed + 1, num_probes=trace_samples)
-    density = hessian.spectral_density_of(
-        op.matvec,
-        dim=op.dim,
-        num_random_starts=density_starts,
-        num_iters=lanczos_iters,
-        seed=seed + 2,
-        num_grid=400,
-    )
-    sharp = hessian.epsilon_sharpness(
-        model, loss, data, epsilon=epsilon, max_steps=sharpness_steps, seed=seed + 3
-    )
-    alphas = np.linspace(-landscape_radius, landscape_radius, landscape_points)
-    land = hessian.loss_landscape_1d(model, loss, data, alphas=alphas, seed=seed + 4)
-    return SharpnessProbe(
-        num_params=int(top.eigenvectors.shape[0]),
-        base_loss=float(sharp.base_loss),
-        top_eigenvalues=np.asarray(top.eigenvalues, float),
-        eigen_residuals=np.asarray(top.residuals, float),
-        eigen_converged=np.asarray(top.converged, bool),
-        trace=float(tr.estimate),
-        trace_stderr=float(tr.stderr),
-        epsilon_sharpness=float(sharp.sharpness),
-        epsilon=float(epsilon),
-        density_grid=np.asarray(density.grid, float),
-        density=np.asarray(density.density, float),
-        landscape_alphas=np.asarray(land.alphas, float),
-        landscape_losses=np.asarray(land.losses, float),
-        seconds=time.monotonic() - tick,
-        eigenvectors=np.asarray(top.eigenvectors, np.float32),
-    )
 
 
 _ARRAYS = ("density_grid", "density", "landscape_alphas", "landscape_losses", "eigenvectors")
@@ -185,21 +69,23 @@ def load_eigenvectors(folder: str, name: str) -> np.ndarray:
         return data["eigenvectors"]
 
 
-def sharpness_figures(probes: dict[str, SharpnessProbe], folder: str) -> dict[str, str]:
+def sharpness_figures(probes: dict[str, SharpnessProbe], folder: str, *, styles=None) -> dict[str, str]:
     """Save the three sharpness figures (top eigenvalues, spectral density, 1-D landscape); PNG paths."""
     from tfescape import plots
 
     out = {}
     out["top_eigenvalues"] = plots.save_figure(
-        plots.top_eigenvalues({n: p.top_eigenvalues for n, p in probes.items()}),
+        plots.top_eigenvalues({n: p.top_eigenvalues for n, p in probes.items()}, styles=styles),
         os.path.join(folder, "hessian_top_eigenvalues"),
     )[0]
     out["spectral_density"] = plots.save_figure(
-        plots.spectral_densities({n: (p.density_grid, p.density) for n, p in probes.items()}),
+        plots.spectral_densities({n: (p.density_grid, p.density) for n, p in probes.items()}, styles=styles),
         os.path.join(folder, "hessian_spectral_density"),
     )[0]
     out["landscape"] = plots.save_figure(
-        plots.loss_landscapes_1d({n: (p.landscape_alphas, p.landscape_losses) for n, p in probes.items()}),
+        plots.loss_landscapes_1d(
+            {n: (p.landscape_alphas, p.landscape_losses) for n, p in probes.items()}, styles=styles
+        ),
         os.path.join(folder, "loss_landscape_1d"),
     )[0]
     return out
@@ -221,6 +107,73 @@ def sharpness_rows(probes: dict[str, SharpnessProbe], names) -> list[tuple]:
             *(cell(n, lambda p: p.epsilon_sharpness) for n in names),
         ),
     ]
+
+
+@dataclass(frozen=True)
+class SharpnessRecord:
+    """The headline numbers of one minimum's probe."""
+
+    top_eigenvalue: float
+    trace: float
+    epsilon_sharpness: float
+
+
+def sharpness_stage(ctx, key: str) -> SharpnessRecord:
+    """Hessian probes of run ``key``'s final minimum over the whole training split."""
+    c = ctx.config
+    model = ctx.trained_model(key)
+    probe = probe_sharpness(
+        model,
+        ctx.loss(),
+        ctx.train_eval,
+        k=c.hessian_k,
+        lanczos_iters=c.lanczos_iters,
+        density_starts=c.density_starts,
+        trace_samples=c.trace_samples,
+        landscape_points=c.landscape_points,
+        epsilon=c.sharpness_epsilon,
+        sharpness_steps=c.sharpness_steps,
+        seed=c.seed,
+    )
+    save_probe(probe, os.path.join(ctx.results.path, "sharpness"), key)
+    return SharpnessRecord(
+        float(probe.top_eigenvalues[0]), float(probe.trace), float(probe.epsilon_sharpness)
+    )
+
+
+def sharpness_section(ctx, rows: list, sections: list) -> None:
+    """Summary rows, figures and the report section of the Hessian probes of every run's minimum."""
+    from tfescape import plots
+    from tfescape.report import ReportFigure, Section
+
+    folder = os.path.join(ctx.results.path, "sharpness")
+    probes = {
+        n: load_probe(folder, n) for n in ctx.config.keys if os.path.exists(os.path.join(folder, f"{n}.json"))
+    }
+    if not probes:
+        return
+    styles = plots.optimizer_styles(ctx.config.specs)
+    rows.extend(sharpness_rows(probes, ctx.config.keys))
+    paths = sharpness_figures(probes, os.path.join(ctx.results.path, "figures"), styles=styles)
+    sizes = ", ".join(f"{styles[n].label}: {p.num_params} parameters" for n, p in probes.items())
+    sections.append(
+        Section(
+            "Sharpness of the final minima",
+            "Hessian of the training loss (inference mode, averaged over the whole training split) at "
+            "each optimizer's final weights, by tfescape.hessian: Lanczos top eigenvalues, Hutch++ "
+            "trace, stochastic Lanczos quadrature density, Keskar et al.'s epsilon-sharpness "
+            "(100 (max f - f) / (1 + f) over the box eps (|x| + 1), "
+            f"eps = {ctx.config.sharpness_epsilon:g}) and the loss along one filter-normalized random "
+            f"direction (Li et al. 2018). {sizes}.",
+            figures=[
+                ReportFigure(
+                    ctx.results.rel(paths["top_eigenvalues"]), "Top Hessian eigenvalues of each minimum."
+                ),
+                ReportFigure(ctx.results.rel(paths["spectral_density"]), "Hessian eigenvalue density."),
+                ReportFigure(ctx.results.rel(paths["landscape"]), "Training loss along a random direction."),
+            ],
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -267,6 +220,7 @@ def run_sharpness(
 
     from tfescape.data import load_dataset
     from tfescape.experiments._io import ResultsDir
+    from tfescape.experiments.stages import Stage, run_stages
     from tfescape.report import Report, ReportFigure, Section, Table, write_report
 
     if not models:
@@ -285,26 +239,38 @@ def run_sharpness(
     )
     results = ResultsDir(out_dir, config, resume=resume)
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
-    data = None
     folder = os.path.join(results.path, "sharpness")
-    ran, skipped = [], []
-    for name, path in models.items():
-        stage = f"sharpness_{name}"
-        if results.is_done(stage):
-            skipped.append(stage)
-            continue
-        if data is None:
-            data = load_dataset(
-                dataset, batch_size=256, seed=seed, shuffle=False, image_size=image_size, max_train=max_train
-            ).train
-        tick = time.monotonic()
+    data = []
+
+    def probe_saved_model(name, path):
+        if not data:
+            data.append(
+                load_dataset(
+                    dataset,
+                    batch_size=256,
+                    seed=seed,
+                    shuffle=False,
+                    image_size=image_size,
+                    max_train=max_train,
+                ).train
+            )
         model = keras.models.load_model(path, compile=False)
-        probe = probe_sharpness(model, loss, data, seed=seed, **probe_options)
+        probe = probe_sharpness(model, loss, data[0], seed=seed, **probe_options)
         save_probe(probe, folder, name)
-        results.mark_done(
-            stage, seconds=time.monotonic() - tick, top_eigenvalue=float(probe.top_eigenvalues[0])
+        return SharpnessRecord(
+            float(probe.top_eigenvalues[0]), float(probe.trace), float(probe.epsilon_sharpness)
         )
-        ran.append(stage)
+
+    stages = [
+        Stage(
+            f"sharpness_{name}",
+            f"Hessian probes of {path}",
+            lambda _, n=name, p=path: probe_saved_model(n, p),
+        )
+        for name, path in models.items()
+    ]
+    outcome = run_stages(stages, results, None)
+    ran, skipped = outcome.ran, outcome.skipped
     probes = {n: load_probe(folder, n) for n in models}
     paths = sharpness_figures(probes, os.path.join(results.path, "figures"))
     names = list(models)

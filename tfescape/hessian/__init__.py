@@ -35,8 +35,11 @@ from tfescape.hessian.sharpness import (
     loss_landscape_1d,
     loss_landscape_2d,
 )
+from tfescape.hessian.summary import SharpnessProbe, probe_sharpness
 
 __all__ = [
+    "SharpnessProbe",
+    "probe_sharpness",
     "DensityResult",
     "DiagonalResult",
     "EigenResult",

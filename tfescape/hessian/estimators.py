@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tfescape import _checks
 from tfescape.hessian import _random
 from tfescape.hessian.lanczos import (
     EigenResult,
@@ -395,7 +396,8 @@ def spectral_density_of(
         DensityResult.
 
     Raises:
-        ValueError: num_random_starts or num_iters < 1, sigma <= 0.
+        ValueError: num_random_starts, num_iters or num_grid < 1, sigma not finite and > 0, a grid
+            with NaN/inf.
     """
     _check_dim(dim)
     if num_random_starts < 1 or num_iters < 1:
@@ -404,6 +406,11 @@ def spectral_density_of(
         )
     if sigma is not None and not sigma > 0:
         raise ValueError(f"sigma must be > 0, got {sigma}.")
+    if sigma is not None:
+        _checks.positive_float(sigma, "sigma")
+    _checks.positive_int(num_grid, "num_grid")
+    if grid is not None:
+        _checks.finite_array(grid, "grid", ndim=1)
     m = min(num_iters, dim)
     nodes = np.full((num_random_starts, m), np.nan)
     weights = np.zeros((num_random_starts, m))

@@ -52,6 +52,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfescape import _checks
 from tfescape._passes import DEFAULT_MAX_RESIDENT_BYTES, ResidentBatches
 
 logger = logging.getLogger(__name__)
@@ -342,8 +343,15 @@ class HessianOperator:
 
 
 def hessian_vector_product(model, loss, data, vector, **options) -> np.ndarray:
-    """One flat Hessian-vector product H v (float64); see :class:`HessianOperator` for the options."""
-    return HessianOperator(model, loss, data, **options).matvec(vector)
+    """One flat Hessian-vector product H v (float64); see :class:`HessianOperator` for the options.
+
+    Raises:
+        ValueError: ``vector`` has NaN/inf entries or the wrong length, or H v is not finite (a loss
+            that is NaN/inf at these weights or on this data).
+    """
+    _checks.finite_array(vector, "vector")
+    product = HessianOperator(model, loss, data, **options).matvec(vector)
+    return _checks.finite_result(product, "hessian_vector_product: H v")
 
 
 def _forward_over_reverse(loss_fn, x, y, primals, tangents):

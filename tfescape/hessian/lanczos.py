@@ -176,7 +176,7 @@ class _LanczosIteration:
         betas = np.asarray(self.betas[:-1])
         last_beta = float(self.betas[-1])
         tri = np.diag(alphas) + np.diag(betas, 1) + np.diag(betas, -1)
-        values, vectors = np.linalg.eigh(tri)
+        values, vectors = _tridiagonal_eigh(tri)
         order = np.argsort(values)[::-1]
         values, vectors = values[order], vectors[:, order]
         ritz = self.basis @ vectors if self._reorth and with_vectors else None
@@ -217,7 +217,8 @@ def lanczos(
         LanczosResult.
 
     Raises:
-        ValueError: dim or num_iters < 1, a bad initial vector, or mvp_fn returning the wrong shape.
+        ValueError: dim or num_iters < 1, a bad initial vector, or mvp_fn returning the wrong shape or
+            a non-finite value (NaN or inf). The same holds for every function here taking mvp_fn.
 
     Example:
         >>> a = np.diag([3.0, 2.0, 1.0])
@@ -270,8 +271,8 @@ def lanczos_eigenvalues(
     """
     _check_dim(dim)
     _check_k(k, dim)
-    if tol <= 0:
-        raise ValueError(f"tol must be > 0, got {tol}.")
+    if not tol > 0 or not np.isfinite(tol):
+        raise ValueError(f"tol must be finite and > 0, got {tol}.")
     max_iters = min(dim, max(100, 4 * k)) if max_iters is None else min(int(max_iters), dim)
     if max_iters < k:
         raise ValueError(f"max_iters ({max_iters}) must be >= k ({k}).")
@@ -404,7 +405,23 @@ def _checked_mvp(mvp_fn, v, dim):
         out = out.reshape(-1) if out.size == dim else out
     if out.shape != (dim,):
         raise ValueError(f"mvp_fn must return a vector of shape ({dim},), got {np.shape(out)}.")
+    if not np.all(np.isfinite(out)):
+        raise ValueError(
+            f"mvp_fn returned {int(np.sum(~np.isfinite(out)))} non-finite value(s) (NaN or inf) out of "
+            f"{dim}: the Hessian is not finite here. Check that the loss is finite at these weights (a "
+            "diverged model or NaN/inf in the data gives NaN curvature) before probing the Hessian."
+        )
     return out
+
+
+def _tridiagonal_eigh(tri):
+    try:
+        return np.linalg.eigh(tri)
+    except np.linalg.LinAlgError as err:
+        raise ValueError(
+            f"The Lanczos tridiagonal matrix ({tri.shape[0]} steps) could not be diagonalized ({err}); "
+            "its entries come from mvp_fn, so check that mvp_fn is a finite, symmetric operator."
+        ) from err
 
 
 def _check_dim(dim):

@@ -120,7 +120,7 @@ def epsilon_sharpness(
     """
     if method not in SHARPNESS_METHODS:
         raise ValueError(f"Unknown method {method!r}. Choose one of {', '.join(SHARPNESS_METHODS)}.")
-    if not epsilon > 0 or max_steps < 1 or not step_size > 0:
+    if not 0 < epsilon < np.inf or max_steps < 1 or not 0 < step_size < np.inf:
         raise ValueError(
             f"Need epsilon > 0, max_steps >= 1 and step_size > 0; got {epsilon}, {max_steps}, {step_size}."
         )
@@ -141,7 +141,7 @@ def epsilon_sharpness(
         return value, grad
 
     try:
-        base = op.loss()
+        base = _finite_base_loss(op.loss())
         if method == "projected_gradient":
             best_value, best_y = _projected_ascent(loss_and_grad, y0, bound, max_steps, step_size)
         else:
@@ -209,6 +209,8 @@ def filter_normalized_direction(
     Returns:
         (op.dim,) flat float64 direction.
     """
+    if not isinstance(op, HessianOperator):
+        raise ValueError(f"op must be a HessianOperator, got {type(op).__name__}.")
     (draw_seed,) = _random.split_seeds(seed, 1, salt="filter_normalized_direction")
     raw = op.unflatten(_random.normal_vector(draw_seed, op.dim))
     weights = op.unflatten(op.get_flat_weights())
@@ -253,7 +255,7 @@ def loss_landscape_1d(
     d = _direction(op, direction, seed, ignore_bias_and_bn, "direction")
     x = op.get_flat_weights()
     try:
-        base = op.loss()
+        base = _finite_base_loss(op.loss())
         losses = np.array([_loss_at(op, x + a * d) for a in alphas])
     finally:
         op.set_flat_weights(x)
@@ -300,11 +302,20 @@ def loss_landscape_2d(
         d1, d2 = directions
     x = op.get_flat_weights()
     try:
-        base = op.loss()
+        base = _finite_base_loss(op.loss())
         losses = np.array([[_loss_at(op, x + a * d1 + b * d2) for b in betas] for a in alphas])
     finally:
         op.set_flat_weights(x)
     return LandscapeResult(alphas, betas, losses, base, np.stack([d1, d2]))
+
+
+def _finite_base_loss(value: float) -> float:
+    if not np.isfinite(value):
+        raise ValueError(
+            f"The loss at the given weights is {value}, not a finite number, so there is no minimum to "
+            "measure: check the model (did training diverge?) and the data (NaN/inf inputs) first."
+        )
+    return value
 
 
 def _loss_at(op, weights):

@@ -80,6 +80,10 @@ class StateReader:
     has_second_moment: bool = False
 
     def __init__(self, optimizer: keras.optimizers.Optimizer):
+        if not isinstance(optimizer, keras.optimizers.Optimizer):
+            raise ValueError(
+                f"optimizer must be a keras.optimizers.Optimizer, got {type(optimizer).__name__}."
+            )
         self.optimizer = optimizer
 
     def read(self, index: int, dtype) -> ReadState:

@@ -61,6 +61,7 @@ import numpy as np
 import tensorflow as tf
 from keras.src.utils import tracking
 
+from tfescape import _checks
 from tfescape.optimizers.readers import state_reader
 
 logger = logging.getLogger(__name__)
@@ -209,6 +210,7 @@ class RecordingOptimizer(keras.optimizers.Optimizer):
         if isinstance(record_every, bool) or not isinstance(record_every, int) or record_every < 1:
             raise ValueError(f"record_every must be an integer >= 1, got {record_every!r}.")
         reader = state_reader(inner_optimizer)  # raises for unsupported optimizers
+        check_hyperparameters(inner_optimizer)
         super().__init__(learning_rate=0.0, name=name)
         self.inner_optimizer = inner_optimizer
         self.record_every = record_every
@@ -516,3 +518,26 @@ def _stats(name, snap: StateSnapshot, pick) -> VariableStats:
         effective_lr_median=float(lr_q[1]),
         effective_lr_q95=float(lr_q[2]),
     )
+
+
+def check_hyperparameters(optimizer: keras.optimizers.Optimizer) -> None:
+    """ValueError for hyperparameters of a Keras optimizer that cannot train: checked before training.
+
+    A constant learning rate must be finite and > 0 (a schedule is not evaluated); beta_1, beta_2,
+    momentum and rho in [0, 1); epsilon finite and >= 0. Attributes an optimizer lacks are skipped.
+    """
+    name = type(optimizer).__name__
+    rate = getattr(optimizer, "_learning_rate", None)
+    if (
+        rate is not None
+        and not isinstance(rate, keras.optimizers.schedules.LearningRateSchedule)
+        and not callable(rate)
+    ):
+        _checks.positive_float(float(np.asarray(keras.ops.convert_to_numpy(rate))), f"{name} learning_rate")
+    for attribute in ("beta_1", "beta_2", "momentum", "rho"):
+        value = getattr(optimizer, attribute, None)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            _checks.in_interval(value, f"{name} {attribute}", 0.0, 1.0, high_open=True)
+    epsilon = getattr(optimizer, "epsilon", None)
+    if isinstance(epsilon, int | float) and not isinstance(epsilon, bool):
+        _checks.nonnegative_float(epsilon, f"{name} epsilon")

@@ -13,7 +13,8 @@ from tfescape.sde.exit_times import ExitTimes, MeanEstimate, first_exit_times
 from tfescape.sde.increments import levy_increments
 from tfescape.sde.landscapes import AsymmetricValley, DoubleWell1D, DoubleWell2D, QuadraticBasin
 from tfescape.sde.processes import SGDSDE, AdamSDE, AdamState, SGDState
-from tfescape.sde.theory import EscapePrediction, predict_escape
+from tfescape.sde.reduced import BasinEscape, ReducedBasin, basin_escape, reduce_basin
+from tfescape.sde.theory import EscapePrediction, OptimizerEscape, predict_escape, predict_optimizer_escape
 
 __all__ = [
     "theory",
@@ -35,6 +36,12 @@ __all__ = [
     "MeanEstimate",
     "predict_escape",
     "EscapePrediction",
+    "predict_optimizer_escape",
+    "OptimizerEscape",
+    "ReducedBasin",
+    "reduce_basin",
+    "BasinEscape",
+    "basin_escape",
     "QuadraticBasin",
     "DoubleWell1D",
     "DoubleWell2D",

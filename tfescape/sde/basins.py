@@ -13,6 +13,8 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
+from tfescape import _checks
+
 __all__ = ["Ball", "Box", "Ellipsoid", "Predicate", "SublevelSet"]
 
 
@@ -21,7 +23,7 @@ def _vector(name, value) -> np.ndarray:
     if array.ndim != 1:
         raise ValueError(f"{name} must be a scalar or a vector [d], got shape {array.shape}.")
     if np.any(np.isnan(array)):
-        raise ValueError(f"{name} contains NaN.")
+        raise ValueError(f"{name} contains NaN; give numbers (inf is allowed for an unbounded side).")
     return array
 
 
@@ -140,6 +142,11 @@ class SublevelSet:
     level: float
     dim: int | None = None
 
+    def __post_init__(self):
+        _checks.callable_(self.potential, "SublevelSet potential")
+        _checks.finite_float(self.level, "SublevelSet level")
+        _checks.optional_positive_int(self.dim, "SublevelSet dim")
+
     def contains(self, x) -> tf.Tensor:
         return tf.convert_to_tensor(self.potential(x)) < tf.cast(self.level, x.dtype)
 
@@ -155,6 +162,10 @@ class Predicate:
 
     fn: Callable
     dim: int | None = None
+
+    def __post_init__(self):
+        _checks.callable_(self.fn, "Predicate fn")
+        _checks.optional_positive_int(self.dim, "Predicate dim")
 
     def contains(self, x) -> tf.Tensor:
         return tf.cast(self.fn(x), tf.bool)

@@ -29,6 +29,7 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
+from tfescape import _checks
 from tfescape.sde.increments import validate_alpha
 from tfescape.sde.processes import NoiseMatrix, SGDState, _as_tensor, _zero_drift
 
@@ -74,7 +75,7 @@ class NoisySGD:
         self.learning_rate = _check_rate(learning_rate)
         self.time_step = self.learning_rate
         self.sigma = NoiseMatrix(sigma)
-        self.grad_fn = _zero_drift if grad_fn is None else grad_fn
+        self.grad_fn = _zero_drift if grad_fn is None else _checks.callable_(grad_fn, "grad_fn")
         self.dtype = tf.as_dtype(dtype)
 
     def init(self, x0, *, t0=0.0) -> SGDState:
@@ -131,7 +132,7 @@ class NoisyAdam:
         self.learning_rate = _check_rate(learning_rate)
         self.time_step = self.learning_rate
         self.sigma = NoiseMatrix(sigma)
-        self.grad_fn = _zero_drift if grad_fn is None else grad_fn
+        self.grad_fn = _zero_drift if grad_fn is None else _checks.callable_(grad_fn, "grad_fn")
         for name, value in (("beta_1", beta_1), ("beta_2", beta_2)):
             if not 0.0 <= float(value) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {value}.")

@@ -271,7 +271,8 @@ def first_exit_times(
     Raises:
         ValueError: dt <= 0, max_time <= 0, num_paths < 1, x0 not of the basin's dimension or not inside
             the basin, a process without the process interface, or jit_compile=True for a process or
-            basin that XLA cannot compile.
+            basin that XLA cannot compile; also when a path reaches a NaN or inf position (e.g. grad_fn
+            returned NaN), which is a breakdown of the simulation, not an exit.
 
     Example:
         >>> sde = SGDSDE(lambda x: x, alpha=1.5, eps=0.1)
@@ -344,9 +345,23 @@ def first_exit_times(
         dt=dt,
         horizon=num_steps * dt,
     )
+    _check_exits_finite(result)
     for array in (result.times, result.escaped, result.exit_locations):
         array.setflags(write=False)
     return result
+
+
+def _check_exits_finite(result: ExitTimes) -> None:
+    """A path whose state became NaN or inf did not leave the basin: the simulation broke down."""
+    broken = result.escaped & ~np.all(np.isfinite(result.exit_locations), axis=-1)
+    if np.any(broken):
+        first = float(np.min(result.times[broken]))
+        raise ValueError(
+            f"{int(np.sum(broken))} of {result.num_paths} paths reached a non-finite position (NaN or inf), "
+            f"the first at time {first:g}; these are not exits from the basin. The process produced "
+            "non-finite values: check that grad_fn is finite on and around the basin, and lower dt or "
+            "the noise scale if the paths overflow."
+        )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -69,8 +69,8 @@ class QuadraticBasin:
     def __post_init__(self):
         h = _spd("hessian", self.hessian)
         center = np.zeros(h.shape[0]) if self.center is None else np.asarray(self.center, np.float64)
-        if center.shape != (h.shape[0],):
-            raise ValueError(f"center must have shape [{h.shape[0]}], got {center.shape}.")
+        if center.shape != (h.shape[0],) or not np.all(np.isfinite(center)):
+            raise ValueError(f"center must be a finite point of shape [{h.shape[0]}], got {center.tolist()}.")
         object.__setattr__(self, "hessian", h)
         object.__setattr__(self, "center", center)
 

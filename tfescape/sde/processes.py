@@ -33,9 +33,13 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
+from tfescape import _checks
 from tfescape.sde.increments import validate_alpha
 
-__all__ = ["AdamSDE", "AdamState", "SGDSDE", "SGDState", "NoiseMatrix", "resolve_eps"]
+__all__ = ["SDE_MODELS", "AdamSDE", "AdamState", "SGDSDE", "SGDState", "NoiseMatrix", "resolve_eps"]
+
+SDE_MODELS = ("sgd", "adam")
+"""Optimizer families (tfescape.optimizers.specs) with a Levy SDE model here: SGDSDE and AdamSDE, in order."""
 
 
 class SGDState(NamedTuple):
@@ -167,7 +171,7 @@ class SGDSDE:
         self.eps = resolve_eps(self.alpha, eps=eps, learning_rate=learning_rate)
         self.learning_rate = None if learning_rate is None else float(learning_rate)
         self.sigma = NoiseMatrix(sigma)
-        self.grad_fn = _zero_drift if grad_fn is None else grad_fn
+        self.grad_fn = _zero_drift if grad_fn is None else _checks.callable_(grad_fn, "grad_fn")
         self.dtype = tf.as_dtype(dtype)
 
     def noise_matrix(self, dim: int) -> np.ndarray:
@@ -240,7 +244,7 @@ class AdamSDE:
         self.eps = resolve_eps(self.alpha, eps=eps, learning_rate=learning_rate)
         self.learning_rate = None if learning_rate is None else float(learning_rate)
         self.sigma = NoiseMatrix(sigma)
-        self.grad_fn = _zero_drift if grad_fn is None else grad_fn
+        self.grad_fn = _zero_drift if grad_fn is None else _checks.callable_(grad_fn, "grad_fn")
         for name, value in (("beta_1", beta_1), ("beta_2", beta_2)):
             if not (math.isfinite(float(value)) and float(value) > 0):
                 raise ValueError(f"{name} is a continuous-time rate and must be > 0, got {value}.")

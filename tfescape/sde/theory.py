@@ -72,10 +72,14 @@ import math
 import numpy as np
 from scipy import special
 
+from tfescape import _checks
 from tfescape.sde.increments import validate_alpha
 
 __all__ = [
     "EscapePrediction",
+    "OptimizerEscape",
+    "predict_optimizer_escape",
+    "preconditioner_projection",
     "adam_noise_matrix",
     "ball_escape_rate",
     "box_escape_rate",
@@ -92,8 +96,12 @@ __all__ = [
 
 def levy_constant(alpha) -> float:
     """c_alpha = Gamma(1 + alpha) sin(pi alpha / 2) / pi, the Levy density constant of SaS(1)."""
+    import tensorflow as tf
+
+    from tfescape.stable.stable_math import levy_measure_constant
+
     alpha = validate_alpha(alpha)
-    return math.gamma(1.0 + alpha) * math.sin(math.pi * alpha / 2.0) / math.pi
+    return float(levy_measure_constant(tf.constant(alpha, tf.float64)))
 
 
 def _positive(name, value) -> float:
@@ -107,7 +115,7 @@ def _matrix(name, g) -> np.ndarray:
     g = np.asarray(g, dtype=np.float64)
     if g.ndim == 0:
         g = g.reshape(1, 1)
-    if g.ndim != 2 or g.shape[0] != g.shape[1] or not np.all(np.isfinite(g)):
+    if g.ndim != 2 or g.shape[0] != g.shape[1] or g.size == 0 or not np.all(np.isfinite(g)):
         raise ValueError(
             f"{name} must be a finite square [d, d] matrix (or a scalar in 1-D), got shape {g.shape}."
         )
@@ -151,6 +159,10 @@ def box_escape_rate(*, alpha, noise_matrix, low, high, x0) -> float:
     alpha = validate_alpha(alpha)
     g = _matrix("noise_matrix", noise_matrix)
     d = g.shape[0]
+    _checks.finite_array(x0, "x0")
+    for name, bound in (("low", low), ("high", high)):
+        if np.any(np.isnan(np.asarray(bound, np.float64))):
+            raise ValueError(f"{name} contains NaN; give the box's faces as numbers (inf for an open side).")
     low = np.broadcast_to(np.asarray(low, np.float64), (d,))
     high = np.broadcast_to(np.asarray(high, np.float64), (d,))
     x0 = np.broadcast_to(np.asarray(x0, np.float64), (d,))
@@ -180,6 +192,9 @@ def ball_escape_rate(*, alpha, noise_matrix, center, radius, x0=None) -> float:
     alpha = validate_alpha(alpha)
     g = _matrix("noise_matrix", noise_matrix)
     radius = _positive("radius", radius)
+    _checks.finite_array(center, "center")
+    if x0 is not None:
+        _checks.finite_array(x0, "x0")
     center = np.broadcast_to(np.asarray(center, np.float64), (g.shape[0],))
     offset = np.zeros_like(center) if x0 is None else np.asarray(x0, np.float64) - center
     c = float(offset @ offset) - radius**2
@@ -206,6 +221,9 @@ def quadratic_escape_rate(*, alpha, noise_matrix, hessian, height, x0=None, cent
     d = g.shape[0]
     h = _hessian_matrix(hessian, d)
     height = _positive("height", height)
+    for name, point in (("x0", x0), ("center", center)):
+        if point is not None:
+            _checks.finite_array(point, name)
     center = np.zeros(d) if center is None else np.broadcast_to(np.asarray(center, np.float64), (d,))
     offset = np.zeros(d) if x0 is None else np.asarray(x0, np.float64) - center
     c = 0.5 * float(offset @ h @ offset) - height
@@ -225,7 +243,14 @@ def _hessian_matrix(hessian, dim) -> np.ndarray:
 
 
 def momentum_attenuation(
-    *, noise_matrix, hessian, learning_rate, beta_1, preconditioner=1.0, max_iterations=10**7
+    *,
+    noise_matrix,
+    hessian,
+    learning_rate,
+    beta_1,
+    preconditioner=1.0,
+    inverse_preconditioner=None,
+    max_iterations=10**7,
 ) -> np.ndarray:
     """Per-column factors a_i in (0, 1] by which discrete momentum shrinks the jumps G e_i (step 7 above).
 
@@ -240,6 +265,8 @@ def momentum_attenuation(
         learning_rate: eta > 0.
         beta_1: discrete first-moment decay b1 in [0, 1).
         preconditioner: diag Q, scalar or [d], entries > 0 (1 for SGD-like updates).
+        inverse_preconditioner: instead of ``preconditioner``, a full invertible P = Q^-1 [d, d] (e.g.
+            V^T Q^-1 V, a diagonal Q seen in a subspace); the update is then d -= eta P m.
         max_iterations: cap on the recursion length.
 
     Returns:
@@ -256,22 +283,37 @@ def momentum_attenuation(
     b1 = float(beta_1)
     if not 0.0 <= b1 < 1.0:
         raise ValueError(f"beta_1 must be in [0, 1), got {beta_1}.")
-    q = np.broadcast_to(np.asarray(preconditioner, np.float64), (dim,))
-    if np.any(~np.isfinite(q)) or np.any(q <= 0):
-        raise ValueError("preconditioner entries must be finite and > 0.")
+    if inverse_preconditioner is None:
+        q = np.broadcast_to(np.asarray(preconditioner, np.float64), (dim,))
+        if np.any(~np.isfinite(q)) or np.any(q <= 0):
+            raise ValueError("preconditioner entries must be finite and > 0.")
+
+        def apply_p(x):
+            return x / q[:, None]
+
+        p_inverse_g = q[:, None] * g
+    else:
+        p = _matrix("inverse_preconditioner", inverse_preconditioner)
+        if p.shape != (dim, dim):
+            raise ValueError(f"inverse_preconditioner must be [{dim}, {dim}], got {p.shape}.")
+
+        def apply_p(x):
+            return p @ x
+
+        p_inverse_g = np.linalg.solve(p, g)
     energy_sde = np.einsum("ij,ik,kj->j", g, h, g)
     if np.any(energy_sde <= 0):
         raise ValueError("every column of noise_matrix must have g^T H g > 0 (H positive definite).")
     if b1 == 0.0:
         return np.ones(dim)  # the whole kick lands in one step, as in the SDE's Euler step
     # Columns are independent kicks: advance all of them at once.
-    m = -(1.0 - b1) * q[:, None] * g / eta
-    d = -eta * m / q[:, None]
+    m = -(1.0 - b1) * p_inverse_g / eta
+    d = -eta * apply_p(m)
     peak = np.einsum("ij,ik,kj->j", d, h, d)
     fading = b1  # b1^k: the kick's remaining weight in m
     for _ in range(int(max_iterations)):
         m = b1 * m + (1.0 - b1) * (h @ d)
-        d = d - eta * m / q[:, None]
+        d = d - eta * apply_p(m)
         energy = np.einsum("ij,ik,kj->j", d, h, d)
         peak = np.maximum(peak, energy)
         fading *= b1
@@ -286,7 +328,8 @@ def momentum_attenuation(
 
 def sgd_noise_matrix(*, eps, sigma, dim) -> np.ndarray:
     """G = eps Sigma, with Sigma a scalar, a diagonal [d] or a full [d, d] matrix."""
-    sigma = np.asarray(sigma, np.float64)
+    dim = _checks.positive_int(dim, "dim")
+    sigma = _checks.finite_array(sigma, "sigma")
     dense = np.diag(np.broadcast_to(sigma, (dim,))) if sigma.ndim <= 1 else sigma
     return _positive("eps", eps) * dense
 
@@ -302,6 +345,7 @@ def adam_noise_matrix(*, eps, sigma, preconditioner, dim) -> np.ndarray:
 def paper_form(rate, *, alpha, eps) -> tuple[float, float]:
     """(Theta, m(W)) with Theta = (2/alpha) eps^alpha and m(W) = nu(W) / Theta (Zhou et al. 2020)."""
     alpha = validate_alpha(alpha)
+    rate = _checks.nonnegative_float(rate, "rate")
     theta = 2.0 / alpha * _positive("eps", eps) ** alpha
     return theta, float(rate) / theta
 
@@ -315,6 +359,159 @@ def getoor_mean_exit_time(*, alpha, radius, scale=1.0, x0=0.0) -> float:
         raise ValueError(f"x0={x0} must lie inside (-{r}, {r}).")
     const = math.sqrt(math.pi) / (2**alpha * special.gamma(1 + alpha / 2) * special.gamma((1 + alpha) / 2))
     return const * (r * r - x0 * x0) ** (alpha / 2) / s**alpha
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerEscape:
+    """Predicted escape of one optimizer from the quadratic basin {1/2 d^T H d < h} of a minimum.
+
+    Times are SDE time (one iteration of learning rate eta is dt = eta).
+
+    Attributes:
+        alpha: tail index used; eps: noise level; learning_rate: eta, or None when eps was given.
+        noise_matrix: G = eps P diag(noise_scale), [d, d], with P = Q^-1 (or V^T Q^-1 V in a basis V).
+        rate: escape rate nu(W); mean_exit_time: 1 / nu(W).
+        iterations: mean_exit_time / eta, or None.
+        theta, m_w: the paper's Theta = (2/alpha) eps^alpha and m(W) = nu(W) / Theta.
+        discrete_mean_exit_time: exit time of the discrete algorithm with first-moment decay beta_1 at this
+            learning rate (momentum_attenuation applied), or None when beta_1 or eta was not given.
+        discrete_iterations: the same in iterations, or None.
+    """
+
+    alpha: float
+    eps: float
+    learning_rate: float | None
+    noise_matrix: np.ndarray
+    rate: float
+    mean_exit_time: float
+    iterations: float | None
+    theta: float
+    m_w: float
+    discrete_mean_exit_time: float | None = None
+    discrete_iterations: float | None = None
+
+
+def predict_optimizer_escape(
+    *,
+    alpha,
+    noise_scale,
+    hessian,
+    height,
+    preconditioner=None,
+    basis=None,
+    learning_rate=None,
+    eps=None,
+    beta_1=None,
+) -> OptimizerEscape:
+    """Predicted mean escape time of one optimizer with a diagonal preconditioner Q (SGD: Q = I).
+
+    The one place an optimizer's escape is predicted: the optimizer's noise matrix is
+    G = eps P diag(noise_scale) with P = Q^-1, or, when the basin lives in the span of the orthonormal
+    columns of ``basis`` V (e.g. top Hessian eigenvectors of a network), P = V^T Q^-1 V with Q given per
+    parameter. The rate is the quadratic-basin law (module docstring, step 5) and eps = eta^((alpha-1)/alpha).
+
+    Args:
+        alpha: tail index of the optimizer's gradient noise, in (0, 2].
+        noise_scale: SaS scales of the noise in the basin's coordinates, scalar or [d].
+        hessian: H in the basin's coordinates, [d, d] or its diagonal [d].
+        height: basin height h > 0 (nats).
+        preconditioner: diag Q, scalar, [d] or (with ``basis``) [num_params]; None is Q = I (SGD).
+        basis: V, [num_params, d] orthonormal columns, or None (Q is already in the basin's coordinates).
+        learning_rate: eta (eps from it). Give this or eps.
+        eps: noise level.
+        beta_1: first-moment decay of the discrete algorithm (Adam's beta_1; 0 or None for plain SGD).
+
+    Returns:
+        OptimizerEscape.
+
+    Raises:
+        ValueError: bad alpha, scales, preconditioner, basis shape or height, or not exactly one of
+            learning_rate / eps.
+
+    Example:
+        >>> sgd = predict_optimizer_escape(alpha=1.5, noise_scale=[1.0, 0.1], hessian=[10.0, 1.0],
+        ...                                height=0.5, learning_rate=0.01)
+        >>> adam = predict_optimizer_escape(alpha=1.5, noise_scale=[1.0, 0.1], hessian=[10.0, 1.0],
+        ...                                 height=0.5, learning_rate=0.01, preconditioner=[1.0, 0.1])
+        >>> adam.mean_exit_time / sgd.mean_exit_time
+    """
+    from tfescape.sde.processes import resolve_eps
+
+    alpha = validate_alpha(alpha)
+    eps = resolve_eps(alpha, eps=eps, learning_rate=learning_rate)
+    hess = np.asarray(hessian, np.float64)
+    scale = np.atleast_1d(np.asarray(noise_scale, np.float64))
+    dim = hess.shape[0] if hess.ndim >= 1 else scale.shape[0]
+    if scale.ndim != 1 or scale.shape[0] not in (1, dim) or np.any(~np.isfinite(scale)) or np.any(scale < 0):
+        raise ValueError(f"noise_scale must be a scalar or a vector [{dim}] of finite values >= 0.")
+    scale = np.broadcast_to(scale, (dim,))
+    projection = preconditioner_projection(preconditioner, dim=dim, basis=basis)
+    g = eps * projection * scale[None, :]
+    rate = quadratic_escape_rate(alpha=alpha, noise_matrix=g, hessian=hess, height=height)
+    theta, m_w = paper_form(rate, alpha=alpha, eps=eps)
+    eta = None if learning_rate is None else float(learning_rate)
+    t = 1.0 / rate
+    t_discrete = None
+    if beta_1 is not None and eta is not None:
+        attenuation = momentum_attenuation(
+            noise_matrix=g,
+            hessian=hess,
+            learning_rate=eta,
+            beta_1=beta_1,
+            inverse_preconditioner=projection,
+        )
+        t_discrete = 1.0 / quadratic_escape_rate(
+            alpha=alpha, noise_matrix=g * attenuation, hessian=hess, height=height
+        )
+    return OptimizerEscape(
+        alpha=alpha,
+        eps=eps,
+        learning_rate=eta,
+        noise_matrix=g,
+        rate=rate,
+        mean_exit_time=t,
+        iterations=None if eta is None else t / eta,
+        theta=theta,
+        m_w=m_w,
+        discrete_mean_exit_time=t_discrete,
+        discrete_iterations=None if (t_discrete is None or eta is None) else t_discrete / eta,
+    )
+
+
+def preconditioner_projection(preconditioner=None, *, dim, basis=None) -> np.ndarray:
+    """P = Q^-1 ([d, d], diagonal), or V^T Q^-1 V when Q is per parameter and V [num_params, d] a basis.
+
+    Args:
+        preconditioner: diag Q (entries finite and > 0), or None for Q = I.
+        dim: d, the basin's dimension.
+        basis: V with orthonormal columns, or None.
+
+    Raises:
+        ValueError: non-positive or non-finite entries, or shapes that do not match.
+    """
+    if basis is None:
+        if preconditioner is None:
+            return np.eye(dim)
+        q = np.broadcast_to(np.atleast_1d(np.asarray(preconditioner, np.float64)), (dim,))
+        _check_preconditioner(q)
+        return np.diag(1.0 / q)
+    v = np.asarray(basis, np.float64)
+    if v.ndim != 2 or v.shape[1] != dim or not np.all(np.isfinite(v)):
+        raise ValueError(f"basis must be a finite [num_params, {dim}] matrix, got shape {v.shape}.")
+    if preconditioner is None:
+        return np.eye(dim)  # V^T V = I: the basis has orthonormal columns
+    q = np.asarray(preconditioner, np.float64).ravel()
+    if q.shape[0] != v.shape[0]:
+        raise ValueError(
+            f"preconditioner must have one value per parameter ({v.shape[0]}), got {q.shape[0]}."
+        )
+    _check_preconditioner(q)
+    return v.T @ (v / q[:, None])
+
+
+def _check_preconditioner(q):
+    if np.any(~np.isfinite(q)) or np.any(q <= 0):
+        raise ValueError("preconditioner entries must be finite and > 0 (Q = sqrt(v_hat) + epsilon).")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -400,50 +597,38 @@ def predict_escape(
         ...                    hessian=[10.0, 1.0], height=0.5, learning_rate=0.01)
         >>> p.ratio
     """
-    from tfescape.sde.processes import resolve_eps
-
     alpha_sgd = validate_alpha(alpha)
     alpha_adam = alpha_sgd if alpha_adam is None else validate_alpha(alpha_adam)
-    eps_sgd = resolve_eps(alpha_sgd, eps=eps, learning_rate=learning_rate)
-    eps_adam = resolve_eps(alpha_adam, eps=eps, learning_rate=learning_rate)
-    scale = np.atleast_1d(np.asarray(noise_scale, np.float64))
-    hess = np.asarray(hessian, np.float64)
-    dim = hess.shape[0] if hess.ndim >= 1 else scale.shape[0]
-    if scale.ndim != 1 or np.any(~np.isfinite(scale)) or np.any(scale < 0):
-        raise ValueError("noise_scale must be a scalar or a vector [d] of finite values >= 0.")
-    scale = np.broadcast_to(scale, (dim,))
-    g_sgd = sgd_noise_matrix(eps=eps_sgd, sigma=scale, dim=dim)
-    g_adam = adam_noise_matrix(eps=eps_adam, sigma=scale, preconditioner=preconditioner, dim=dim)
-    rate_sgd = quadratic_escape_rate(alpha=alpha_sgd, noise_matrix=g_sgd, hessian=hess, height=height)
-    rate_adam = quadratic_escape_rate(alpha=alpha_adam, noise_matrix=g_adam, hessian=hess, height=height)
-    theta_sgd, m_sgd = paper_form(rate_sgd, alpha=alpha_sgd, eps=eps_sgd)
-    theta_adam, m_adam = paper_form(rate_adam, alpha=alpha_adam, eps=eps_adam)
-    t_sgd, t_adam = 1.0 / rate_sgd, 1.0 / rate_adam
-    eta = None if learning_rate is None else float(learning_rate)
-    t_discrete, attenuation = None, None
-    if beta_1 is not None and eta is not None:
+    common = dict(
+        noise_scale=noise_scale, hessian=hessian, height=height, learning_rate=learning_rate, eps=eps
+    )
+    sgd = predict_optimizer_escape(alpha=alpha_sgd, **common)
+    adam = predict_optimizer_escape(alpha=alpha_adam, preconditioner=preconditioner, beta_1=beta_1, **common)
+    attenuation = None
+    if adam.discrete_mean_exit_time is not None:
         attenuation = momentum_attenuation(
-            noise_matrix=g_adam, hessian=hess, learning_rate=eta, beta_1=beta_1, preconditioner=preconditioner
-        )
-        t_discrete = 1.0 / quadratic_escape_rate(
-            alpha=alpha_adam, noise_matrix=g_adam * attenuation, hessian=hess, height=height
+            noise_matrix=adam.noise_matrix,
+            hessian=hessian,
+            learning_rate=learning_rate,
+            beta_1=beta_1,
+            inverse_preconditioner=preconditioner_projection(preconditioner, dim=adam.noise_matrix.shape[0]),
         )
     return EscapePrediction(
-        alpha_sgd=alpha_sgd,
-        alpha_adam=alpha_adam,
-        eps_sgd=eps_sgd,
-        eps_adam=eps_adam,
-        sgd_rate=rate_sgd,
-        adam_rate=rate_adam,
-        sgd_mean_exit_time=t_sgd,
-        adam_mean_exit_time=t_adam,
-        ratio=t_adam / t_sgd,
-        theta_sgd=theta_sgd,
-        theta_adam=theta_adam,
-        m_sgd=m_sgd,
-        m_adam=m_adam,
-        sgd_iterations=None if eta is None else t_sgd / eta,
-        adam_iterations=None if eta is None else t_adam / eta,
-        adam_discrete_mean_exit_time=t_discrete,
+        alpha_sgd=sgd.alpha,
+        alpha_adam=adam.alpha,
+        eps_sgd=sgd.eps,
+        eps_adam=adam.eps,
+        sgd_rate=sgd.rate,
+        adam_rate=adam.rate,
+        sgd_mean_exit_time=sgd.mean_exit_time,
+        adam_mean_exit_time=adam.mean_exit_time,
+        ratio=adam.mean_exit_time / sgd.mean_exit_time,
+        theta_sgd=sgd.theta,
+        theta_adam=adam.theta,
+        m_sgd=sgd.m_w,
+        m_adam=adam.m_w,
+        sgd_iterations=sgd.iterations,
+        adam_iterations=adam.iterations,
+        adam_discrete_mean_exit_time=adam.discrete_mean_exit_time,
         adam_attenuation=None if attenuation is None else tuple(float(a) for a in attenuation),
     )

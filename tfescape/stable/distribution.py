@@ -229,6 +229,7 @@ class Stable(_StableBase):
                 f"got {parameterization!r}."
             )
         _check_alpha_scale(alpha, scale)
+        _static_check("loc", loc, None, None, low_open=False, high_open=False, hint="finite")
         _static_check("beta", beta, -1.0, 1.0, low_open=False, high_open=False, hint="in [-1, 1]")
         with tf.name_scope(name) as name:
             dtype = dtype_util.common_dtype([alpha, beta, scale, loc], dtype_hint=tf.float32)
@@ -345,6 +346,7 @@ class SymmetricStable(_StableBase):
         """
         parameters = dict(locals())
         _check_alpha_scale(alpha, scale)
+        _static_check("loc", loc, None, None, low_open=False, high_open=False, hint="finite")
         with tf.name_scope(name) as name:
             dtype = dtype_util.common_dtype([alpha, scale, loc], dtype_hint=tf.float32)
             self._alpha = tensor_util.convert_nonref_to_tensor(alpha, dtype=dtype, name="alpha")

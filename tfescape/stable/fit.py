@@ -47,6 +47,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfescape import _checks
 from tfescape.stable.tail_index import _ECF_GRID, ecf_modulus_regression, validate_samples
 
 METHODS = ("auto", "quantile", "ecf", "mle")
@@ -303,6 +304,7 @@ def fit(x, *, method: str = "auto", seed=None) -> StableFit:
     if method not in METHODS:
         raise ValueError(f"fit: unknown method {method!r}; choose one of {METHODS}.")
     resolved = "ecf" if method == "auto" else method
+    _checks.real_dtype(x, "fit: x")
     x = tf.convert_to_tensor(x)
     if x.dtype not in (tf.float32, tf.float64):
         x = tf.cast(x, tf.float32)

@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfescape import _checks
 from tfescape._seeds import sanitize_seed
 
 
@@ -33,7 +34,13 @@ def symmetric_stable_sample(shape, alpha, *, scale=1.0, seed=None, dtype=tf.floa
 
     Returns:
         Tensor of ``shape`` (broadcast with alpha and scale) and ``dtype``.
+
+    Raises:
+        ValueError: a concrete alpha outside (0, 2], scale not finite and > 0, or a negative shape entry.
     """
+    _checks.sample_shape(shape)
+    _checks.stable_alpha(alpha)
+    _checks.stable_scale(scale)
     dtype = tf.as_dtype(dtype)
     seed = sanitize_seed(seed, salt="symmetric_stable_sample")
     alpha = tf.convert_to_tensor(alpha, dtype=dtype)
@@ -109,7 +116,8 @@ def stable_sample(
         Tensor of ``shape`` (broadcast with the parameters) and ``dtype``.
 
     Raises:
-        ValueError: if ``parameterization`` is not "S0" or "S1".
+        ValueError: if ``parameterization`` is not "S0" or "S1", or a concrete parameter is out of range
+            (alpha outside (0, 2], beta outside [-1, 1], scale not finite and > 0, loc not finite).
 
     References:
         Chambers, Mallows & Stuck (1976), JASA 71. Weron (1996), Statist. Probab. Lett. 28.
@@ -120,6 +128,11 @@ def stable_sample(
             "parameterization must be 'S0' or 'S1' (as in scipy.stats.levy_stable), "
             f"got {parameterization!r}."
         )
+    _checks.sample_shape(shape)
+    _checks.stable_alpha(alpha)
+    _checks.stable_beta(beta)
+    _checks.stable_scale(scale)
+    _checks.finite_values(loc, "loc")
     seed = sanitize_seed(seed, salt="stable_sample")
     dtype = tf.as_dtype(dtype)
     params64 = [

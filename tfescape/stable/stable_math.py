@@ -53,6 +53,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfescape import _checks
 from tfescape.stable import _interpolate
 
 __all__ = [
@@ -104,7 +105,11 @@ def levy_measure_constant(alpha):
 
     Returns:
         c_alpha with the dtype of ``alpha`` (NumPy and tensor dtypes kept; float32 for Python numbers).
+
+    Raises:
+        ValueError: a concrete alpha outside (0, 2] (c_alpha is 0 at alpha = 2, the Gaussian case).
     """
+    _checks.stable_alpha(alpha)
     if isinstance(alpha, (np.ndarray, np.generic)):
         alpha = tf.convert_to_tensor(alpha)
     alpha = tf.convert_to_tensor(alpha, dtype_hint=tf.float32)

@@ -63,9 +63,9 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfescape import _checks
 from tfescape._seeds import sanitize_seed
 
-METHODS = ("mohammadi", "mohammadi_order", "hill", "ecf_regression")
 INTERVALS = ("bootstrap", "asymptotic", "none")
 _ASYMPTOTIC_METHODS = ("mohammadi", "hill")
 _BLOCK_METHODS = ("mohammadi", "mohammadi_order")
@@ -204,6 +204,7 @@ def _static_num_samples(x: tf.Tensor, name: str) -> int:
 
 
 def _as_float(x) -> tf.Tensor:
+    _checks.real_dtype(x, "x")
     x = tf.convert_to_tensor(x)
     if x.dtype not in (tf.float32, tf.float64):
         x = tf.cast(x, tf.float32)
@@ -211,7 +212,7 @@ def _as_float(x) -> tf.Tensor:
 
 
 def _check_options(method, interval, confidence, num_bootstrap):
-    if method not in METHODS:
+    if method not in _ESTIMATORS:
         raise ValueError(f"tail_index: unknown method {method!r}; choose one of {METHODS}.")
     if interval not in INTERVALS:
         raise ValueError(f"tail_index: unknown interval {interval!r}; choose one of {INTERVALS}.")
@@ -518,49 +519,15 @@ def tail_index(
     x = validate_samples(x, name=name, allow_zeros=method not in _BLOCK_METHODS)
     z_value = statistics.NormalDist().inv_cdf(0.5 + confidence / 2.0)
 
-    ci_low = ci_high = None
-    if method == "mohammadi":
-        d = mohammadi_block_statistics(x, size)
-        log_k1 = math.log(size)
-        inv = tf.reduce_mean(d, axis=-1) / log_k1
-        alpha = inverse_alpha_to_alpha(inv)
-        if interval == "asymptotic":
-            ci_low, ci_high = mohammadi_asymptotic_interval(inv, d, log_k1, z_value)
-        elif interval == "bootstrap":
-            seed = sanitize_seed(seed, salt="tail_index_mohammadi")
-            counts = _resample_counts(seed, num_bootstrap, d.shape[-1], d.dtype)  # [B, K2]
-            inv_boot = tf.einsum("...k,bk->b...", d, counts) / (d.shape[-1] * log_k1)
-            ci_low, ci_high = _percentile_interval(inverse_alpha_to_alpha(inv_boot), confidence)
-    elif method == "mohammadi_order":
-        if interval == "bootstrap":
-            seed = sanitize_seed(seed, salt="tail_index_mohammadi_order")
-            inv, reps = _mohammadi_order_inverse(_blocks(x, size), seed=seed, num_bootstrap=num_bootstrap)
-            ci_low, ci_high = _percentile_interval(inverse_alpha_to_alpha(reps), confidence)
-        else:
-            inv, _ = _mohammadi_order_inverse(_blocks(x, size))
-        alpha = inverse_alpha_to_alpha(inv)
-    elif method == "hill":
-        inv = _hill_inverse(x, size)
-        alpha = inverse_alpha_to_alpha(inv)
-        if interval == "asymptotic":
-            half = z_value * inv / math.sqrt(size)
-            ci_low, ci_high = inverse_alpha_to_alpha(inv + half), inverse_alpha_to_alpha(inv - half)
-        elif interval == "bootstrap":
-            seed = sanitize_seed(seed, salt="tail_index_hill")
-            reps = _bootstrap_over_units(
-                lambda u: inverse_alpha_to_alpha(_hill_inverse(u[..., 0], size)),
-                x[..., tf.newaxis],
-                seed=seed,
-                num_bootstrap=num_bootstrap,
-            )
-            ci_low, ci_high = _percentile_interval(reps, confidence)
-    else:
-        if interval == "bootstrap":
-            seed = sanitize_seed(seed, salt="tail_index_ecf")
-            alpha, reps = _ecf_alpha(x, seed=seed, num_bootstrap=num_bootstrap)
-            ci_low, ci_high = _percentile_interval(reps, confidence)
-        else:
-            alpha, _ = _ecf_alpha(x)
+    alpha, ci_low, ci_high = _ESTIMATORS[method](
+        x,
+        size=size,
+        interval=interval,
+        confidence=confidence,
+        z_value=z_value,
+        seed=seed,
+        num_bootstrap=num_bootstrap,
+    )
     return TailIndexResult(
         alpha=alpha,
         ci_low=ci_low,
@@ -571,6 +538,73 @@ def tail_index(
         block_size=size,
         confidence=confidence,
     )
+
+
+# ---------------------------------------- one estimator per method; each returns (alpha, ci_low, ci_high)
+
+
+def _estimate_mohammadi(x, *, size, interval, confidence, z_value, seed, num_bootstrap):
+    d = mohammadi_block_statistics(x, size)
+    log_k1 = math.log(size)
+    inv = tf.reduce_mean(d, axis=-1) / log_k1
+    ci_low = ci_high = None
+    if interval == "asymptotic":
+        ci_low, ci_high = mohammadi_asymptotic_interval(inv, d, log_k1, z_value)
+    elif interval == "bootstrap":
+        seed = sanitize_seed(seed, salt="tail_index_mohammadi")
+        counts = _resample_counts(seed, num_bootstrap, d.shape[-1], d.dtype)  # [B, K2]
+        inv_boot = tf.einsum("...k,bk->b...", d, counts) / (d.shape[-1] * log_k1)
+        ci_low, ci_high = _percentile_interval(inverse_alpha_to_alpha(inv_boot), confidence)
+    return inverse_alpha_to_alpha(inv), ci_low, ci_high
+
+
+def _estimate_mohammadi_order(x, *, size, interval, confidence, z_value, seed, num_bootstrap):
+    if interval == "bootstrap":
+        seed = sanitize_seed(seed, salt="tail_index_mohammadi_order")
+        inv, reps = _mohammadi_order_inverse(_blocks(x, size), seed=seed, num_bootstrap=num_bootstrap)
+        low, high = _percentile_interval(inverse_alpha_to_alpha(reps), confidence)
+        return inverse_alpha_to_alpha(inv), low, high
+    inv, _ = _mohammadi_order_inverse(_blocks(x, size))
+    return inverse_alpha_to_alpha(inv), None, None
+
+
+def _estimate_hill(x, *, size, interval, confidence, z_value, seed, num_bootstrap):
+    inv = _hill_inverse(x, size)
+    ci_low = ci_high = None
+    if interval == "asymptotic":
+        half = z_value * inv / math.sqrt(size)
+        ci_low, ci_high = inverse_alpha_to_alpha(inv + half), inverse_alpha_to_alpha(inv - half)
+    elif interval == "bootstrap":
+        seed = sanitize_seed(seed, salt="tail_index_hill")
+        reps = _bootstrap_over_units(
+            lambda u: inverse_alpha_to_alpha(_hill_inverse(u[..., 0], size)),
+            x[..., tf.newaxis],
+            seed=seed,
+            num_bootstrap=num_bootstrap,
+        )
+        ci_low, ci_high = _percentile_interval(reps, confidence)
+    return inverse_alpha_to_alpha(inv), ci_low, ci_high
+
+
+def _estimate_ecf(x, *, size, interval, confidence, z_value, seed, num_bootstrap):
+    if interval == "bootstrap":
+        seed = sanitize_seed(seed, salt="tail_index_ecf")
+        alpha, reps = _ecf_alpha(x, seed=seed, num_bootstrap=num_bootstrap)
+        low, high = _percentile_interval(reps, confidence)
+        return alpha, low, high
+    alpha, _ = _ecf_alpha(x)
+    return alpha, None, None
+
+
+_ESTIMATORS = {
+    "mohammadi": _estimate_mohammadi,
+    "mohammadi_order": _estimate_mohammadi_order,
+    "hill": _estimate_hill,
+    "ecf_regression": _estimate_ecf,
+}
+"""The tail-index estimators by name: ``METHODS`` is this table's keys."""
+
+METHODS = tuple(_ESTIMATORS)
 
 
 def mohammadi_asymptotic_interval(inv_alpha, d, log_k1: float, z_value: float):
