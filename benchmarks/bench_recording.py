@@ -33,6 +33,14 @@ from tfescape.optimizers import RecordingOptimizer  # noqa: E402
 
 LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 VARIANTS = ("plain", "record_every=1", "record_every=100")
+PROFILE_VARIANT = "record_every=100, no finiteness count"
+
+
+class NoFinitenessCount(RecordingOptimizer):
+    """Profiling only: the per-step finiteness count replaced by a constant (nonfinite_steps stays 0)."""
+
+    def _all_finite(self, distribution, grads, cross_replica):
+        return tf.constant(True)
 
 
 class _EpochTimer(keras.callbacks.Callback):
@@ -67,40 +75,50 @@ def workload(name):
 def make_model(build, variant):
     model = tfescape.build_model(build["name"], **{k: v for k, v in build.items() if k != "name"})
     optimizer = keras.optimizers.Adam(1e-3)
-    if variant != "plain":
+    if variant == PROFILE_VARIANT:
+        optimizer = NoFinitenessCount(optimizer, record_every=100)
+    elif variant != "plain":
         optimizer = RecordingOptimizer(optimizer, record_every=int(variant.split("=")[1]))
     model.compile(optimizer=optimizer, loss=LOSS)
     return model
 
 
-def bench(name, repeats):
+def bench(name, repeats, variants=VARIANTS):
     train, build = workload(name)
-    models = {v: make_model(build, v) for v in VARIANTS}
-    timers = {v: _EpochTimer() for v in VARIANTS}
-    for v in VARIANTS:  # warm-up: tracing and the first epoch's allocations
+    models = {v: make_model(build, v) for v in variants}
+    timers = {v: _EpochTimer() for v in variants}
+    for v in variants:  # warm-up: tracing and the first epoch's allocations
         models[v].fit(train, epochs=1, verbose=0)
     for r in range(repeats):
-        order = VARIANTS[r % 3 :] + VARIANTS[: r % 3]
+        k = r % len(variants)
+        order = variants[k:] + variants[:k]
         for v in order:  # two epochs per turn: each timed on its own
             models[v].fit(train, epochs=2, verbose=0, callbacks=[timers[v]])
-    wall = {v: statistics.median(timers[v].seconds) for v in VARIANTS}
-    cpu = {v: statistics.median(timers[v].cpu_seconds) for v in VARIANTS}
+    wall = {v: statistics.median(timers[v].seconds) for v in variants}
+    cpu = {v: statistics.median(timers[v].cpu_seconds) for v in variants}
     params = models["plain"].count_params()
     steps = sum(1 for _ in train)
     return [
         (name, params, steps, v, wall[v], wall[v] / wall["plain"], cpu[v], cpu[v] / cpu["plain"])
-        for v in VARIANTS
+        for v in variants
     ]
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats (noisier)")
+    parser.add_argument("--workloads", default="cnn/digits,mlp/synthetic", help="comma-separated")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help=f"add the variant '{PROFILE_VARIANT}' (where the record_every=100 overhead goes)",
+    )
     args = parser.parse_args()
     repeats = 4 if args.quick else 12
+    variants = VARIANTS + ((PROFILE_VARIANT,) if args.profile else ())
     rows = []
-    for name in ("cnn/digits", "mlp/synthetic"):
-        rows += bench(name, repeats)
+    for name in args.workloads.split(","):
+        rows += bench(name, repeats, variants)
     print(
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, TF {tf.__version__}, "
         f"Keras {keras.__version__}; {2 * repeats} epochs per variant in alternating turns of 2, medians"

@@ -157,3 +157,20 @@ def test_mirrored_strategy_all_reduces_to_the_single_device_gradient(float64, tw
     stream = noise.gradient_noise(model, data, full=mirrored, strategy=strategy, gradient_fn=fn)
     for a, b in zip(single_noise, [s.noise[0].numpy() for s in stream], strict=True):
         np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-14)
+
+
+def test_full_gradient_in_one_call_equals_the_per_batch_sum(float64):
+    # One device: the pass runs in one compiled call; it must equal summing the batch function's
+    # outputs from Python, with max_batches taking a prefix of the batches.
+    model, loss, x, y = _problem()
+    dataset = _dataset(x, y)
+    fn = noise.batch_gradient_fn(model, loss=loss)
+    for max_batches in (None, 2):
+        full = noise.full_gradient(model, dataset, gradient_fn=fn, max_batches=max_batches)
+        sums = [fn(batch) for batch in dataset.take(-1 if max_batches is None else max_batches)]
+        count = sum(int(c) for _, c, _ in sums)
+        assert (full.num_examples, full.num_batches) == (count, len(sums))
+        assert full.loss == pytest.approx(sum(float(s) for _, _, s in sums) / count, rel=1e-12)
+        for i, g in enumerate(full.gradients):
+            want = sum(grads[i].numpy() for grads, _, _ in sums) / count
+            np.testing.assert_allclose(g.numpy(), want, rtol=1e-10, atol=1e-15)

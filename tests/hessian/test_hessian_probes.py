@@ -99,3 +99,33 @@ def test_probes_reject_bad_input(regression_case):
         trace(case.model, keras.losses.MeanSquaredError(reduction=None), data)
     with pytest.raises(ValueError, match="Unknown option"):
         diagonal(case.model, case.loss, data, batch_size=3)
+
+
+@pytest.fixture(scope="module")
+def spread_case():
+    # X^T X / n with eigenvalues 1..3 in 12 dimensions: Hutchinson needs tens of probes for 5%.
+    return linear_regression(n=40, d=12, seed=4, eigenvalues=np.linspace(1.0, 3.0, 12))
+
+
+@pytest.mark.parametrize("method", ["hutchinson", "hutch++"])
+def test_trace_stops_at_the_requested_relative_error(spread_case, method):
+    case = spread_case
+    exact = np.trace(case.hessian)
+    result = trace(case.model, case.loss, (case.x, case.y), seed=5, method=method, rtol=0.05)
+    assert result.converged and result.relative_stderr <= 0.05
+    assert result.relative_stderr == pytest.approx(result.stderr / abs(result.estimate))
+    # 4 standard errors: false-failure rate ~6e-5 (normal approximation).
+    assert abs(result.estimate - exact) <= 4 * result.stderr
+    assert result.num_probes < 1000  # stopped, not exhausted
+    tighter = trace(case.model, case.loss, (case.x, case.y), seed=5, method=method, rtol=0.02)
+    assert tighter.relative_stderr <= 0.02 and tighter.num_probes > result.num_probes
+
+
+def test_diagonal_stops_at_the_requested_relative_error(spread_case):
+    case = spread_case
+    result = diagonal(case.model, case.loss, (case.x, case.y), seed=1, rtol=0.1)
+    assert result.converged and result.relative_stderr <= 0.1 and result.num_probes < 1000
+    stderr_norm = np.linalg.norm(result.stderr) / np.linalg.norm(result.diagonal)
+    assert result.relative_stderr == pytest.approx(stderr_norm)
+    # 5 standard errors per entry: false-failure rate ~12 x 6e-7.
+    assert np.all(np.abs(result.diagonal - np.diag(case.hessian)) <= 5 * result.stderr)

@@ -208,3 +208,23 @@ def test_half_mse_helper_is_the_stated_loss():
     x = np.array([[1.0], [3.0]])
     y = np.array([[0.0], [1.0]])
     assert float(half_mse(y, x)) == pytest.approx(0.5 * (1.0 + 4.0) / 2)
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_one_compiled_pass_equals_the_per_batch_loop(mlp_case, jit_compile):
+    # Uneven batches (7, 7, 7, 3): two runs of batch shapes in the compiled pass. max_resident_bytes=0
+    # streams the data through the per-batch steps instead; both must agree to rounding.
+    case = mlp_case
+    dataset = tf.data.Dataset.from_tensor_slices((case.x, case.y)).batch(7)
+    resident = HessianOperator(case.model, case.loss, dataset, jit_compile=jit_compile)
+    streamed = HessianOperator(case.model, case.loss, dataset, max_resident_bytes=0)
+    assert resident._resident is not None and resident._resident.num_batches == 4
+    assert streamed._resident is None
+    v = np.linspace(-1.0, 1.0, resident.dim)
+    np.testing.assert_allclose(resident.matvec(v), streamed.matvec(v), rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(resident.matvec(v), case.hessian @ v, rtol=1e-9, atol=1e-11)
+    loss, grad = resident.loss_and_gradient()
+    streamed_loss, streamed_grad = streamed.loss_and_gradient()
+    assert loss == pytest.approx(streamed_loss, rel=1e-12)
+    assert resident.loss() == pytest.approx(loss, rel=1e-12)
+    np.testing.assert_allclose(grad, streamed_grad, rtol=1e-10, atol=1e-14)

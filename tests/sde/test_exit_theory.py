@@ -441,6 +441,7 @@ def _adam_vs_sgd(num_paths, seed, sgd_target=100.0, adam_dt=0.02, sgd_dt=0.05):
     return t_adam.value / t_sgd.value, pred.ratio
 
 
+@pytest.mark.slow  # about 45 s on a busy 2-core machine; the default run keeps the 2-D anisotropic basin
 def test_adam_sgd_escape_ratio_matches_theory():
     # Predicted ratio 2.16 (Adam stays longer: its Q^-1 removes the anisotropy of Sigma). SGD 1/nu = 100,
     # dt = 0.05 (SGD) and 0.02 (Adam): measured -3.3% with 1000 paths (coarser dt 0.1 / 0.05 gave -8%,
@@ -474,6 +475,7 @@ def _discrete_vs_sde_sgd(alpha, eta, num_paths, seed):
     return t_alg.value, t_sde.value, predicted
 
 
+@pytest.mark.slow  # about 40 s on a busy 2-core machine
 def test_noisy_sgd_agrees_with_its_sde():
     # eta = 0.1: the algorithm (dt = eta) vs the SDE solved with dt = eta / 2. 600 paths each: the
     # difference has standard error ~5.8%; |difference| < 20% is 3.4 standard errors (~0.06%).
@@ -519,6 +521,7 @@ def _discrete_vs_sde_adam(eta, beta_1, num_paths, seed, sde_dt_factor=0.5, eps_e
     return t_alg, t_sde, pred.adam_mean_exit_time
 
 
+@pytest.mark.slow  # about 27 s on a busy 2-core machine
 def test_noisy_adam_agrees_with_its_sde():
     # beta_1 = 0 (no momentum): the algorithm at eta = 0.05 vs the SDE solved with dt = eta / 2 (whose m
     # relaxes to grad F at rate 1/eta); Adam's effective noise level 0.1 (1/nu ~ 58). 400 paths each:
@@ -552,6 +555,7 @@ def _paired_adam_and_sde(eta, num_paths, seed, eps_eff=0.2):
     return t_alg / t_sde, pred.adam_discrete_mean_exit_time / pred.adam_mean_exit_time
 
 
+@pytest.mark.slow  # about 26 s on a busy 2-core machine
 def test_noisy_adam_with_momentum_escapes_as_the_attenuated_theory_predicts():
     # beta_1 = 0.9 at eta = 0.01: each kick is paid out over ~10 steps while the drift pulls back
     # (eta H/Q / (1 - b1) ~ 0.2), so discrete Adam stays longer than its SDE; momentum_attenuation
@@ -602,6 +606,7 @@ def _scaling_runs(alpha, eps_values, radii, num_paths, seed):
     return out
 
 
+@pytest.mark.slow  # about 40 s on a busy 2-core machine
 def test_exit_time_scales_as_eps_to_minus_alpha_and_width_to_alpha():
     # alpha = 1.5, eps in {0.025, 0.1} at r = 1 and r in {0.5, 1} at eps = 0.025 (predicted 1/nu 634,
     # 79 and 224; measured 635, 78, 228: slopes -1.51 and 1.48). Finite eps biases the mean down

@@ -71,6 +71,7 @@ def test_all_censored_paths_report_horizon_and_a_lower_bound():
     assert res.restricted_mean.value == pytest.approx(res.horizon)
 
 
+@pytest.mark.slow  # about 20 s on a busy 2-core machine
 def test_pool_refill_does_not_bias_exit_times():
     # A small pool (paths restart in freed slots) and one slot per path must give the same law.
     # 1/nu ~ 5 (100 steps). Two independent means with ~2.9% standard error each: |difference| < 12% is

@@ -200,6 +200,7 @@ def test_symmetric_law_is_mirrored_exactly():
     np.testing.assert_allclose(d.cdf(x).numpy(), d.survival_function(-x).numpy(), rtol=1e-12)
 
 
+@pytest.mark.slow  # tracing the quadrature path takes about 50 s here; test_distribution.py keeps one
 def test_eager_and_graph_agree():
     d = Stable(np.float64(1.3), np.float64(-0.4), np.float64(1.2), np.float64(0.1))
     x = tf.constant(np.linspace(-20, 20, N_FAST))

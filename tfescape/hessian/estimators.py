@@ -28,6 +28,8 @@ References:
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -43,6 +45,8 @@ from tfescape.hessian.lanczos import (
     lanczos_eigenvalues,
     power_iteration,
 )
+
+logger = logging.getLogger(__name__)
 
 MvpFn = Callable[[np.ndarray], np.ndarray]
 
@@ -61,12 +65,17 @@ class TraceResult:
             estimated (a single stochastic probe).
         method: "hutchinson" or "hutch++".
         num_probes: matrix-vector products used.
+        relative_stderr: stderr / |estimate|, the relative error reached (NaN where stderr is).
+        converged: with ``rtol``, whether relative_stderr <= rtol was reached within ``max_probes``;
+            True without ``rtol`` (a fixed budget has nothing to reach).
     """
 
     estimate: float
     stderr: float
     method: str
     num_probes: int
+    relative_stderr: float = math.nan
+    converged: bool = True
 
 
 @dataclass(frozen=True)
@@ -78,12 +87,17 @@ class DiagonalResult:
         stderr: (dim,) per-entry standard errors (zeros for the exact method).
         method: "hutchinson" or "exact".
         num_probes: matrix-vector products used.
+        relative_stderr: ||stderr|| / ||diagonal|| (Euclidean norms), the relative error reached.
+        converged: with ``rtol``, whether relative_stderr <= rtol was reached within ``max_probes``;
+            True otherwise.
     """
 
     diagonal: np.ndarray
     stderr: np.ndarray
     method: str
     num_probes: int
+    relative_stderr: float = math.nan
+    converged: bool = True
 
 
 @dataclass(frozen=True)
@@ -165,71 +179,128 @@ def top_eigenvalues_of(
 
 
 def trace_of(
-    mvp_fn: MvpFn, *, dim: int, num_probes: int = 99, method: str = "hutch++", seed=None
+    mvp_fn: MvpFn,
+    *,
+    dim: int,
+    num_probes: int | None = None,
+    method: str = "hutch++",
+    rtol: float | None = None,
+    max_probes: int = 1000,
+    seed=None,
 ) -> TraceResult:
-    """Estimate tr(H) from ``num_probes`` matrix-vector products.
+    """Estimate tr(H) from matrix-vector products: a fixed budget, or until a relative standard error.
 
     Hutchinson: mean of z^T H z over Rademacher z (unbiased, variance 2 sum_{i != j} H_ij^2 per probe).
     Hutch++: s = num_probes // 3 sketch vectors S, Q = orth(H S); estimate tr(Q^T H Q) exactly with s
     products and the remainder with num_probes - 2 s Hutchinson probes of (I - QQ^T) H (I - QQ^T).
     If the sketch spans H's range (s >= rank H) the result is exact up to rounding.
 
+    Adaptive stopping (``rtol``): after the first ``num_probes`` products, stochastic probes are added
+    one at a time until stderr <= rtol * |estimate| or ``max_probes`` products are spent, so a user who
+    asks for 1% pays for 1%. The standard error is the sample one, and stopping on it is a sequential
+    rule: with at least 10 stochastic samples (the default minimum) it tracks the true error closely,
+    and the result reports the error reached (``relative_stderr``) and whether rtol was met.
+
     Args:
         mvp_fn: v -> H v on float64 vectors.
         dim: dimension.
-        num_probes: total products (Hutchinson >= 2, Hutch++ >= 4).
+        num_probes: products of the fixed budget (Hutchinson >= 2, Hutch++ >= 4); default 99. With
+            ``rtol``: the products spent before the first stopping check (Hutch++: its sketch is
+            num_probes // 3); default 12 for Hutchinson, 30 for Hutch++.
         method: "hutch++" or "hutchinson".
+        rtol: target relative standard error (> 0), or None for the fixed budget.
+        max_probes: with ``rtol``, the most products to spend (>= num_probes).
         seed: seed of the probes.
 
     Returns:
         TraceResult.
 
     Raises:
-        ValueError: unknown method or too few probes.
+        ValueError: unknown method, too few probes, rtol <= 0, max_probes < num_probes.
     """
     _check_dim(dim)
     if method not in TRACE_METHODS:
         raise ValueError(f"Unknown trace method {method!r}. Choose one of {', '.join(TRACE_METHODS)}.")
+    if num_probes is None:
+        num_probes = 99 if rtol is None else (30 if method == "hutch++" else 12)
     minimum = 4 if method == "hutch++" else 2
     if num_probes < minimum:
         raise ValueError(f"{method} needs num_probes >= {minimum} (to estimate its error), got {num_probes}.")
+    budget = _adaptive_budget(rtol, num_probes, max_probes)
     if method == "hutchinson":
-        seeds = _random.split_seeds(seed, num_probes, salt="hutchinson_trace")
-        samples = [_quadratic_form(mvp_fn, _random.rademacher_vector(s, dim), dim) for s in seeds]
-        return TraceResult(float(np.mean(samples)), _stderr(samples), method, num_probes)
-    sketch = num_probes // 3
-    seeds = _random.split_seeds(seed, num_probes - sketch, salt="hutch_plus_plus")
-    images = np.stack(
-        [_checked_mvp(mvp_fn, _random.rademacher_vector(s, dim), dim) for s in seeds[:sketch]], axis=1
-    )
-    basis = _orthonormal_range(images)
-    exact = sum(float(q @ _checked_mvp(mvp_fn, q, dim)) for q in basis.T)
-    samples = []
-    for s in seeds[sketch:]:
-        z = _random.rademacher_vector(s, dim)
-        z = z - basis @ (basis.T @ z)
-        hz = _checked_mvp(mvp_fn, z, dim)
-        samples.append(float(z @ (hz - basis @ (basis.T @ hz))))
-    return TraceResult(exact + float(np.mean(samples)), _stderr(samples), method, num_probes)
+        seeds = iter(_random.split_seeds(seed, budget, salt="hutchinson_trace"))
+        exact, sketch = 0.0, 0
+
+        def sample():
+            return _quadratic_form(mvp_fn, _random.rademacher_vector(next(seeds), dim), dim)
+
+    else:
+        sketch = num_probes // 3
+        seeds = iter(_random.split_seeds(seed, budget - sketch, salt="hutch_plus_plus"))
+        images = np.stack(
+            [_checked_mvp(mvp_fn, _random.rademacher_vector(next(seeds), dim), dim) for _ in range(sketch)],
+            axis=1,
+        )
+        basis = _orthonormal_range(images)
+        exact = sum(float(q @ _checked_mvp(mvp_fn, q, dim)) for q in basis.T)
+        sketch += basis.shape[1]
+
+        def sample():
+            z = _random.rademacher_vector(next(seeds), dim)
+            z = z - basis @ (basis.T @ z)
+            hz = _checked_mvp(mvp_fn, z, dim)
+            return float(z @ (hz - basis @ (basis.T @ hz)))
+
+    first = num_probes - 2 * (num_probes // 3) if method == "hutch++" else num_probes
+    most = budget - (num_probes - first)  # stochastic samples allowed within the budget
+    samples = [sample() for _ in range(first)]
+    while rtol is not None and len(samples) < most and not _trace_within(exact, samples, rtol):
+        samples.append(sample())
+    estimate, stderr = exact + float(np.mean(samples)), _stderr(samples)
+    relative = stderr / abs(estimate) if estimate != 0 else math.inf
+    converged = rtol is None or relative <= rtol
+    if not converged:
+        logger.warning(
+            "Trace reached relative standard error %.3g > rtol=%.3g after max_probes=%d products; "
+            "raise max_probes for a tighter estimate.",
+            relative,
+            rtol,
+            budget,
+        )
+    return TraceResult(estimate, stderr, method, sketch + len(samples), relative, converged)
 
 
 def diagonal_of(
-    mvp_fn: MvpFn, *, dim: int, num_probes: int = 100, exact: bool = False, seed=None
+    mvp_fn: MvpFn,
+    *,
+    dim: int,
+    num_probes: int | None = None,
+    exact: bool = False,
+    rtol: float | None = None,
+    max_probes: int = 1000,
+    seed=None,
 ) -> DiagonalResult:
     """Estimate diag(H): Hutchinson-style mean of z * (H z), or exactly from unit vectors.
+
+    Adaptive stopping (``rtol``): after ``num_probes`` probes, probes are added one at a time until
+    ||stderr|| <= rtol * ||estimate|| (Euclidean norms over all entries) or ``max_probes`` are spent;
+    the result reports the relative error reached.
 
     Args:
         mvp_fn: v -> H v on float64 vectors.
         dim: dimension.
-        num_probes: Rademacher probes (>= 2); ignored when exact.
+        num_probes: Rademacher probes (>= 2); default 100, or 12 before the first check with ``rtol``.
+            Ignored when exact.
         exact: use the ``dim`` products H e_i (exact; only for small operators).
+        rtol: target relative standard error (> 0), or None for the fixed budget.
+        max_probes: with ``rtol``, the most probes to spend.
         seed: seed of the probes.
 
     Returns:
         DiagonalResult.
 
     Raises:
-        ValueError: fewer than 2 probes.
+        ValueError: fewer than 2 probes, rtol <= 0, max_probes < num_probes.
     """
     _check_dim(dim)
     if exact:
@@ -239,19 +310,60 @@ def diagonal_of(
             unit[i] = 1.0
             diag[i] = _checked_mvp(mvp_fn, unit, dim)[i]
             unit[i] = 0.0
-        return DiagonalResult(diag, np.zeros(dim), "exact", dim)
+        return DiagonalResult(diag, np.zeros(dim), "exact", dim, 0.0, True)
+    if num_probes is None:
+        num_probes = 100 if rtol is None else 12
     if num_probes < 2:
         raise ValueError(f"diagonal needs num_probes >= 2 (to estimate its error), got {num_probes}.")
-    seeds = _random.split_seeds(seed, num_probes, salt="hutchinson_diagonal")
+    budget = _adaptive_budget(rtol, num_probes, max_probes)
+    seeds = _random.split_seeds(seed, budget, salt="hutchinson_diagonal")
     total, total_sq = np.zeros(dim), np.zeros(dim)
-    for s in seeds:
-        z = _random.rademacher_vector(s, dim)
+    count = 0
+    while count < budget:
+        z = _random.rademacher_vector(seeds[count], dim)
         sample = z * _checked_mvp(mvp_fn, z, dim)
         total += sample
         total_sq += sample**2
-    mean = total / num_probes
-    var = np.maximum(total_sq / num_probes - mean**2, 0.0) * num_probes / (num_probes - 1)
-    return DiagonalResult(mean, np.sqrt(var / num_probes), "hutchinson", num_probes)
+        count += 1
+        if count >= num_probes and (rtol is None or _diagonal_error(total, total_sq, count)[2] <= rtol):
+            break
+    mean, stderr, relative = _diagonal_error(total, total_sq, count)
+    converged = rtol is None or relative <= rtol
+    if not converged:
+        logger.warning(
+            "Diagonal reached relative standard error %.3g > rtol=%.3g after max_probes=%d products.",
+            relative,
+            rtol,
+            budget,
+        )
+    return DiagonalResult(mean, stderr, "hutchinson", count, relative, converged)
+
+
+def _adaptive_budget(rtol, num_probes, max_probes) -> int:
+    """The most products to spend: num_probes for a fixed budget, max_probes with rtol."""
+    if rtol is None:
+        return num_probes
+    if not (isinstance(rtol, int | float) and rtol > 0 and math.isfinite(rtol)):
+        raise ValueError(f"rtol must be a positive number (e.g. 0.01 for 1%), got {rtol!r}.")
+    if max_probes < num_probes:
+        raise ValueError(f"max_probes ({max_probes}) must be >= num_probes ({num_probes}); raise max_probes.")
+    return max_probes
+
+
+def _trace_within(exact, samples, rtol) -> bool:
+    if len(samples) < 2:
+        return False
+    estimate = exact + float(np.mean(samples))
+    return _stderr(samples) <= rtol * abs(estimate)
+
+
+def _diagonal_error(total, total_sq, count):
+    mean = total / count
+    var = np.maximum(total_sq / count - mean**2, 0.0) * count / max(count - 1, 1)
+    stderr = np.sqrt(var / count)
+    norm = float(np.linalg.norm(mean))
+    relative = float(np.linalg.norm(stderr)) / norm if norm > 0 else math.inf
+    return mean, stderr, relative
 
 
 def spectral_density_of(

@@ -11,11 +11,15 @@ when ``include_model_losses``). With one batch ``(x, y)`` the sum has one term.
 
 Products are computed forward-over-reverse (``tf.autodiff.ForwardAccumulator`` around a
 ``tf.GradientTape``: one forward-mode pass through the gradient computation) or reverse-over-reverse
-(a gradient of the gradient, dotted with v), one compiled ``tf.function`` step per batch.
+(a gradient of the gradient, dotted with v). On one device the data is read once into memory (up to
+``max_resident_bytes``) and each product over the whole dataset is one compiled pass: the weighted
+sum over batches runs inside one ``tf.function`` (optionally XLA-compiled with ``jit_compile=True``),
+with no per-batch host transfer. Under a strategy, or for larger data, a compiled step runs per batch.
 ``method="auto"`` uses forward-over-reverse and falls back to reverse-over-reverse if an op of the
 model has no forward-mode rule. Measured on CPU (benchmarks/bench_hessian.py) both cost 2-2.7 times a
 gradient; TensorFlow evaluates most forward-mode JVPs by transposing the VJP twice, so
-forward-over-reverse has no speed advantage over reverse-over-reverse here.
+forward-over-reverse has no large speed advantage over reverse-over-reverse here (on a tanh MLP,
+benchmarks/bench_torch_hessian.py, it was faster in four runs of five on a busy machine).
 
 Under a ``tf.distribute`` strategy (the model's, by default) each replica computes n_local * H_local v
 on its share of every batch, and the sums of these products and of n_local are all-reduced, so the
@@ -50,6 +54,7 @@ import tensorflow as tf
 
 from tfescape import _checks
 from tfescape._distribute import distribute_dataset, summed_over_dataset, undo_replica_loss_scaling
+from tfescape._passes import DEFAULT_MAX_RESIDENT_BYTES, ResidentBatches
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +80,9 @@ class HessianOperator:
         include_model_losses: add ``sum(model.losses)`` (weight regularizers) to the loss.
         strategy: a ``tf.distribute.Strategy``; default: the model's strategy (the one in scope when
             it was built), which is the no-op default strategy for ordinary models.
+        jit_compile: compile each pass over the data with XLA (one device only).
+        max_resident_bytes: on one device, data up to this size is read once and kept in memory, and
+            each product is one compiled pass over it; larger data is streamed batch by batch.
 
     Attributes:
         variables: tuple of the Keras variables, in flat order.
@@ -97,6 +105,8 @@ class HessianOperator:
         method: str = "auto",
         include_model_losses: bool = True,
         strategy: tf.distribute.Strategy | None = None,
+        jit_compile: bool = False,
+        max_resident_bytes: int = DEFAULT_MAX_RESIDENT_BYTES,
     ):
         if method not in HVP_METHODS:
             raise ValueError(f"Unknown HVP method {method!r}. Choose one of {', '.join(HVP_METHODS)}.")
@@ -129,6 +139,14 @@ class HessianOperator:
         # One batch on one device: keep its tensors instead of iterating a dataset every product.
         self._single_batch = None if self._distributed or isinstance(data, tf.data.Dataset) else first
         self._steps: dict[str, Callable] = {}
+        # One device: the data is read once and every pass is one compiled function (see _passes).
+        self._jit_compile = bool(jit_compile)
+        self._resident = (
+            None
+            if self._distributed
+            else ResidentBatches.from_batches(self._batches(), max_bytes=max_resident_bytes)
+        )
+        self._passes: dict[str, Callable] = {}
 
     # ----------------------------------------------------------------------------------------------
     # Public API
@@ -164,11 +182,11 @@ class HessianOperator:
 
     def loss(self) -> float:
         """The data-averaged loss F(theta) at the current weights."""
-        return float(self._average(self._loss_step())[0])
+        return float(self._mean_over_data("loss", self._loss_values)[0])
 
     def loss_and_gradient(self) -> tuple[float, np.ndarray]:
         """F(theta) and its flat float64 gradient at the current weights (one pass over the data)."""
-        flat = self._average(self._gradient_step())
+        flat = self._mean_over_data("gradient", self._loss_and_gradient_values)
         return float(flat[0]), flat[1:]
 
     def flatten(self, tensors: Sequence) -> np.ndarray:
@@ -218,9 +236,9 @@ class HessianOperator:
 
     def _run_hvp(self, tangents):
         if self._method != "auto":
-            return self._average(self._hvp_step(self._method), tangents)
+            return self._hvp_over_data(self._method, tangents)
         try:
-            result = self._average(self._hvp_step("forward_over_reverse"), tangents)
+            result = self._hvp_over_data("forward_over_reverse", tangents)
             self._method = "forward_over_reverse"
             return result
         except (LookupError, NotImplementedError, TypeError, tf.errors.OpError) as err:
@@ -230,13 +248,27 @@ class HessianOperator:
                 err,
             )
             self._method = "reverse_over_reverse"
-            return self._average(self._hvp_step(self._method), tangents)
+            return self._hvp_over_data(self._method, tangents)
 
-    def _hvp_step(self, method):
-        batch_fn = _forward_over_reverse if method == "forward_over_reverse" else _reverse_over_reverse
-        return self._compiled_step(
-            method, lambda x, y, tangents: batch_fn(self._batch_loss, x, y, self._primals(), tangents)
+    def _hvp_over_data(self, method, tangents):
+        product = _forward_over_reverse if method == "forward_over_reverse" else _reverse_over_reverse
+        return self._mean_over_data(
+            method,
+            lambda x, y, tangents: product(self._batch_loss, x, y, self._primals(), tangents),
+            tangents,
         )
+
+    def _mean_over_data(self, name, batch_fn, *extra) -> np.ndarray:
+        """(1/N) sum_b n_b flat(batch_fn(x_b, y_b, *extra)) as one flat float64 NumPy vector.
+
+        On one device with resident data this is one compiled pass; otherwise a compiled step per
+        batch, summed over replicas under a strategy.
+        """
+        if self._resident is None:
+            return self._average(self._compiled_step(name, batch_fn), *extra)
+        if name not in self._passes:
+            self._passes[name] = self._resident.weighted_sum(batch_fn, jit_compile=self._jit_compile)
+        return self._passes[name](*extra).numpy() / self._resident.num_examples
 
     def _primals(self):
         return [v.value for v in self.variables]
@@ -251,19 +283,16 @@ class HessianOperator:
             value = value + tf.cast(tf.add_n(self._model.losses), value.dtype)
         return value
 
-    def _loss_step(self):
-        return self._compiled_step("loss", lambda x, y: [self._batch_loss(x, y)])
+    def _loss_values(self, x, y):
+        return [self._batch_loss(x, y)]
 
-    def _gradient_step(self):
-        def value_and_grads(x, y):
-            primals = self._primals()
-            with tf.GradientTape() as tape:
-                tape.watch(primals)
-                value = self._batch_loss(x, y)
-            grads = tape.gradient(value, primals, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-            return [value, *grads]
-
-        return self._compiled_step("gradient", value_and_grads)
+    def _loss_and_gradient_values(self, x, y):
+        primals = self._primals()
+        with tf.GradientTape() as tape:
+            tape.watch(primals)
+            value = self._batch_loss(x, y)
+        grads = tape.gradient(value, primals, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        return [value, *grads]
 
     def _compiled_step(self, name, batch_fn):
         """tf.function (x, y, *extra) -> (n_b * flat batch_fn(...) in float64, n_b), summed over replicas."""

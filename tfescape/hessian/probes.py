@@ -67,30 +67,66 @@ def top_eigenvalues(
 
 
 def trace(
-    model, loss, data, *, seed=None, method: str = "hutch++", num_probes: int = 99, **operator_options
+    model,
+    loss,
+    data,
+    *,
+    seed=None,
+    method: str = "hutch++",
+    num_probes: int | None = None,
+    rtol: float | None = None,
+    max_probes: int = 1000,
+    **operator_options,
 ) -> TraceResult:
-    """Estimate the Hessian trace by Hutch++ (default) or Hutchinson; see
+    """Estimate the Hessian trace by Hutch++ (default) or Hutchinson, with a fixed budget of products
+    or until the relative standard error is at most ``rtol``; see
     :func:`~tfescape.hessian.estimators.trace_of`.
 
     Returns:
-        TraceResult(estimate, stderr, method, num_probes).
+        TraceResult(estimate, stderr, method, num_probes, relative_stderr, converged).
     """
     op = _operator(model, loss, data, operator_options)
-    return trace_of(op.matvec, dim=op.dim, num_probes=num_probes, method=method, seed=seed)
+    return trace_of(
+        op.matvec,
+        dim=op.dim,
+        num_probes=num_probes,
+        method=method,
+        rtol=rtol,
+        max_probes=max_probes,
+        seed=seed,
+    )
 
 
 def diagonal(
-    model, loss, data, *, seed=None, exact: bool = False, num_probes: int = 100, **operator_options
+    model,
+    loss,
+    data,
+    *,
+    seed=None,
+    exact: bool = False,
+    num_probes: int | None = None,
+    rtol: float | None = None,
+    max_probes: int = 1000,
+    **operator_options,
 ) -> DiagonalResult:
-    """Estimate the Hessian diagonal (flat, float64); ``exact=True`` uses one product per parameter.
+    """Estimate the Hessian diagonal (flat, float64); ``exact=True`` uses one product per parameter,
+    ``rtol`` adds probes until ||stderr|| <= rtol ||diagonal||.
 
     See :func:`~tfescape.hessian.estimators.diagonal_of`.
 
     Returns:
-        DiagonalResult(diagonal, stderr, method, num_probes).
+        DiagonalResult(diagonal, stderr, method, num_probes, relative_stderr, converged).
     """
     op = _operator(model, loss, data, operator_options)
-    return diagonal_of(op.matvec, dim=op.dim, num_probes=num_probes, exact=exact, seed=seed)
+    return diagonal_of(
+        op.matvec,
+        dim=op.dim,
+        num_probes=num_probes,
+        exact=exact,
+        rtol=rtol,
+        max_probes=max_probes,
+        seed=seed,
+    )
 
 
 def spectral_density(

@@ -303,9 +303,13 @@ class RecordingOptimizer(keras.optimizers.Optimizer):
         record = tf.equal(step_before % self.record_every, 0)
         finite = self._all_finite(distribution, [g for g, _ in present], cross_replica)
         self._nonfinite_steps.assign_add(tf.cast(tf.logical_not(finite), tf.int64))
-        learning_rate = tf.convert_to_tensor(self.inner_optimizer.learning_rate)
 
+        # Everything recorded lives inside the two conds: a step that is not recorded pays only the
+        # finiteness count and the two predicates. The learning rate (a schedule's value) is read
+        # before the inner step, which may advance it.
         def before():
+            learning_rate = tf.convert_to_tensor(self.inner_optimizer.learning_rate)
+            self._recorded_lr.assign(tf.cast(learning_rate, self._recorded_lr.dtype))
             reduced = self._reduced_gradients(distribution, present, cross_replica)
             for (_, variable), gradient in zip(present, reduced, strict=True):
                 i = self._get_variable_index(variable)
@@ -327,7 +331,6 @@ class RecordingOptimizer(keras.optimizers.Optimizer):
                 applied = tf.convert_to_tensor(variable) - tf.convert_to_tensor(update_slot)
                 self._assign(distribution, cross_replica, update_slot, applied)
             self._recorded_step.assign(step)
-            self._recorded_lr.assign(tf.cast(learning_rate, self._recorded_lr.dtype))
             self._recorded_finite.assign(tf.cast(finite, tf.int64))
             return tf.constant(True)
 
@@ -352,7 +355,9 @@ class RecordingOptimizer(keras.optimizers.Optimizer):
         if not local:
             return tf.constant(True)
         values = [g.values if isinstance(g, tf.IndexedSlices) else g for g in local]
-        sums = [tf.cast(tf.reduce_sum(v), tf.float64) for v in values]
+        sums = [tf.reduce_sum(v) for v in values]
+        if len({s.dtype for s in sums}) > 1 or sums[0].dtype.size < 4:  # mixed or half precision
+            sums = [tf.cast(s, tf.float64) for s in sums]
         return tf.math.is_finite(tf.add_n(sums))
 
     def _reduced_gradients(self, distribution, present, cross_replica):
