@@ -77,6 +77,7 @@ def _observe(alpha, scale, *, height=0.5, replicas=32, max_steps=400, optimizer=
     )
 
 
+@pytest.mark.slow
 def test_sgd_on_a_quadratic_with_injected_sas_noise_escapes_as_the_exit_law_predicts():
     alpha, batch, lr = 1.2, 16, 0.01
     # Noise scale chosen so that the exit law predicts 600 iterations (the law scales as scale^-alpha).

@@ -57,6 +57,7 @@ _COMPARE_HELP = {
     "escape_paths": "Monte Carlo paths per escape-time simulation",
     "escape_steps": "step budget per simulated path (later exits count as censored)",
     "basin_height": "loss height h (nats) of the quadratic basin around each minimum",
+    "keep_noise_samples": "keep the sampled noise of every snapshot, not only the last one the report draws",
     "observed_replicas": "replicas of real training restarted at each minimum to observe its escape",
     "observed_steps": "step budget of each observed replica (later exits count as censored)",
     "observed_warmup": "learning-rate-0 steps filling an optimizer's moments at another run's minimum",
@@ -71,7 +72,7 @@ _COMPARE_GROUPS = (
         "training",
         ("optimizers", "epochs", "batch_size", "seed", "distribute"),
     ),
-    ("gradient noise", ("probe_every_epochs", "noise_batches", "confidence")),
+    ("gradient noise", ("probe_every_epochs", "noise_batches", "confidence", "keep_noise_samples")),
     (
         "sharpness",
         (

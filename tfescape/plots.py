@@ -209,7 +209,7 @@ def training_curves(
         for ax in (loss_ax, acc_ax):
             ax.xaxis.set_major_locator(mticker.MaxNLocator(integer=True))
             if ax.lines:
-                ax.legend(fontsize="small")
+                _legend_below(ax, ncols=2)
     return fig
 
 
@@ -259,7 +259,7 @@ def bands_over_training(
         if log_y:
             ax.set_yscale("log")
         ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
-        ax.legend(fontsize="small", ncols=2)
+        _legend_below(ax, ncols=2)
     return fig
 
 
@@ -376,7 +376,7 @@ def noise_histograms(
                 va="bottom",
                 fontsize="x-small",
             )
-            ax.legend(fontsize="x-small", loc="upper left")
+            _legend_below(ax, ncols=3, fontsize="x-small")
         for ax in axes.ravel()[len(samples) :]:
             ax.set_visible(False)
     return fig
@@ -418,7 +418,7 @@ def spectral_densities(
             ylabel="spectral density (1 / eigenvalue)",
             title="Hessian spectral density at the final minimum",
         )
-        ax.legend(fontsize="small")
+        _legend_below(ax, ncols=2)
     return fig
 
 
@@ -440,11 +440,11 @@ def top_eigenvalues(eigenvalues: Mapping[str, Sequence[float]], *, styles: Style
             )
         ax.set(
             xlabel="rank",
-            ylabel="Hessian eigenvalue (loss units / parameter^2)",
+            ylabel="Hessian eigenvalue\n(loss units / parameter^2)",
             title="Top Hessian eigenvalues",
         )
         ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.legend(fontsize="small")
+        _legend_below(ax, ncols=2)
     return fig
 
 
@@ -465,7 +465,7 @@ def loss_landscapes_1d(
             ylabel="training loss (nats)",
             title="1-D loss landscape",
         )
-        ax.legend(fontsize="small")
+        _legend_below(ax, ncols=2)
     return fig
 
 
@@ -553,7 +553,7 @@ def escape_times(
             ylabel=f"mean escape time ({time_unit})",
             title="Escape time from each minimum's basin",
         )
-        ax.legend(fontsize="small", ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.22))
+        _legend_below(ax, ncols=2)
     return fig
 
 
@@ -619,7 +619,7 @@ def exit_time_scaling(
             ax.set_xscale("log")
             _plain_log_ticks(ax.xaxis)
         ax.set(xlabel=xlabel, ylabel=f"mean exit time ({time_unit})", title=title)
-        ax.legend(fontsize="small")
+        _legend_below(ax, ncols=2)
     return fig
 
 
@@ -662,6 +662,32 @@ def save_figure(
         written.append(target)
     logger.info("figure %s (%s)", stem, ", ".join(formats))
     return written
+
+
+def _legend_below(ax, *, ncols: int = 2, fontsize: str = "small") -> None:
+    """One legend for the whole figure, under its panels (outside every data area), in ``ncols`` columns.
+
+    Entries with the same label (the same curve in several panels) appear once. The figure grows by the
+    legend's rows, so the panels keep their size and no label is pushed off the canvas.
+    """
+    fig = ax.figure
+    if getattr(fig, "_tfescape_legend", None) is not None:
+        fig._tfescape_legend.remove()
+    handles, labels = [], []
+    for panel in fig.axes:
+        for handle, label in zip(*panel.get_legend_handles_labels(), strict=True):
+            if label not in labels:
+                handles.append(handle)
+                labels.append(label)
+    if not handles:
+        return
+    ncols = min(ncols, len(handles))
+    rows = -(-len(handles) // ncols)
+    if getattr(fig, "_tfescape_legend", None) is None:
+        fig.set_figheight(fig.get_figheight() + 0.2 + 0.22 * rows)
+    fig._tfescape_legend = fig.legend(
+        handles, labels, loc="outside lower center", ncols=ncols, fontsize=fontsize, frameon=False
+    )
 
 
 def _plain_log_ticks(axis) -> None:

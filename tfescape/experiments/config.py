@@ -49,6 +49,8 @@ class CompareConfig:
         observed_replicas: replicas of real training restarted at each minimum (tfescape.observed).
         observed_steps: step budget of each observed replica (later exits are censored).
         observed_warmup: learning-rate-0 steps that fill an optimizer's moments at another run's minimum.
+        keep_noise_samples: keep the sampled gradient noise of every snapshot (about 2-4 MB each on digits);
+            by default only the last snapshot's, which the report draws, is kept.
         distribute: "none", "mirrored" (tf.distribute.MirroredStrategy over the visible devices) or
             "multiworker" (MultiWorkerMirroredStrategy over the cluster in TF_CONFIG; see README).
         optimizers: the optimizer runs to compare, specs ``NAME[:key=value,...]`` of
@@ -81,6 +83,7 @@ class CompareConfig:
     observed_replicas: int = 16
     observed_steps: int = 1000
     observed_warmup: int = 100
+    keep_noise_samples: bool = False
     distribute: str = "none"
     optimizers: tuple[str, ...] = DEFAULT_OPTIMIZERS
 

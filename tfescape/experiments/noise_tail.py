@@ -72,6 +72,7 @@ def measure_along_training(
     samples_dir: str,
     smoothed_beta_1: float | None = None,
     pooling: tuple[str, ...] = ("standardized", "raw"),
+    keep_all_samples: bool = False,
     seed: int = 0,
     show_progress: bool = True,
 ) -> list[dict]:
@@ -89,7 +90,8 @@ def measure_along_training(
         num_batches: noise vectors per measurement.
         confidence: interval coverage.
         csv_path: where the rows go.
-        samples_dir: where the probe writes the sampled noise of each step (.npz).
+        samples_dir: where the probe writes the sampled noise (.npz) of the last snapshot (of every snapshot
+            with ``keep_all_samples``).
         smoothed_beta_1: also measure Adam's smoothed noise with this beta_1.
         pooling: poolings of the probe (the first fills the ``alpha`` column; others get prefixed ones).
         seed: coordinate subset and bootstrap seed.
@@ -118,8 +120,11 @@ def measure_along_training(
     )
     probe.set_model(model)
     todo = [s for s in snapshots if s not in done]
+    last = max(snapshots) if len(snapshots) else None
     for step in progress(todo, total=len(todo), desc="noise", enabled=show_progress):
         load_snapshot(step)
+        # The report draws the last snapshot's pool; the others' samples are not kept unless asked for.
+        probe.samples_dir = samples_dir if (keep_all_samples or step == last) else None
         record = probe.measure(step)
         if not math.isfinite(record.global_noise.alpha):
             raise ValueError(
@@ -226,6 +231,7 @@ def noise_stage(ctx, key: str) -> NoiseRecord:
         csv_path=os.path.join(folder, "tail_index.csv"),
         samples_dir=os.path.join(folder, "samples"),
         smoothed_beta_1=c.spec(key).smoothing_decay,
+        keep_all_samples=c.keep_noise_samples,
         seed=c.seed,
         show_progress=ctx.show_progress,
     )
@@ -356,6 +362,16 @@ def noise_section(ctx, rows: list, sections: list) -> None:
         "pool of such different scales is a scale mixture, which the estimator reads as a heavier tail: "
         "the raw alpha is lower than the standardized one when the scales are spread, and the two agree "
         "when they are not."
+    )
+    stored = sum(
+        os.path.getsize(os.path.join(folder, f))
+        for folder in (os.path.join(noise_folder(results, k), "samples") for k in keys)
+        if os.path.isdir(folder)
+        for f in os.listdir(folder)
+    )
+    text += (
+        f"\n\nSampled noise kept in noise/<run>/samples: {stored / 2**20:.1f} MB, "
+        + ("every snapshot." if c.keep_noise_samples else "the last snapshot of each run (drawn here).")
     )
     if notes:
         text += "\n\n" + " ".join(notes)

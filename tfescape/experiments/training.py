@@ -9,6 +9,7 @@ interrupted run continues from the last checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -84,6 +85,9 @@ def train_stage(ctx: CompareContext, name: str) -> TrainingRecord:
         write_json(state_path, {"epoch": epoch + 1, "step": step})
     atomic_save(model.save_weights, results.file("train", name, "final.weights.h5"))
     atomic_save(model.save, results.file("train", name, "final.keras"))  # for `tfescape sharpness`
+    for done_with in (ckpt_path, state_path):  # the final files supersede the checkpoint
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(done_with)
     last = history[-1] if history else {}
     nan = float("nan")
     return TrainingRecord(
