@@ -178,7 +178,7 @@ def save_noise_samples(samples: NoiseSamples, folder: str | os.PathLike) -> str:
             arrays[f"smoothed_{key}"] = samples.smoothed[i]
     path = samples_path(folder, samples.step)
     with atomic_write(path) as handle:
-        np.savez(handle, **arrays)
+        np.savez_compressed(handle, **arrays)
     return path
 
 

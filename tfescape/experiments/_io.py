@@ -73,7 +73,7 @@ def csv_columns(rows: Sequence[Mapping[str, object]]) -> dict[str, np.ndarray]:
 def write_npz(path: str | os.PathLike, **arrays) -> str:
     """Save arrays to ``path`` (.npz) atomically."""
     with atomic_write(path) as handle:
-        np.savez(handle, **arrays)
+        np.savez_compressed(handle, **arrays)
     return os.fspath(path)
 
 
