@@ -21,11 +21,13 @@ ensure_tensorflow_backend()
 # serves do not wait for TensorFlow. ``from tfescape import X`` and ``tfescape.X`` work as usual.
 _SUBMODULES = (
     "callbacks",
+    "claims",
     "data",
     "experiments",
     "hessian",
     "models",
     "noise",
+    "observed",
     "optimizers",
     "plots",
     "report",
@@ -49,36 +51,7 @@ _NAMES = {
     "tail_index": "stable",
 }
 
-__all__ = [
-    "__version__",
-    # subpackages
-    "callbacks",
-    "data",
-    "experiments",
-    "hessian",
-    "models",
-    "noise",
-    "optimizers",
-    "plots",
-    "report",
-    "sde",
-    "stable",
-    # the most used names
-    "DatasetInfo",
-    "DatasetUnavailableError",
-    "GradientNoiseProbe",
-    "OptimizerStateLogger",
-    "RecordingOptimizer",
-    "Stable",
-    "StateSnapshot",
-    "SymmetricStable",
-    "TailIndexAccumulator",
-    "build_model",
-    "fit",
-    "load_arrays",
-    "load_dataset",
-    "tail_index",
-]
+__all__ = ["__version__", *_SUBMODULES, *sorted(_NAMES)]
 
 
 def __getattr__(name):
