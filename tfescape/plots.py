@@ -369,11 +369,11 @@ def noise_histograms(
             ax.set(title=label, xlabel=xlabel, ylabel="probability density (1 / unit of x)")
             ax.text(
                 0.98,
-                0.02,
+                0.98,
                 f"largest {left_out:.1f}% of |x|\nbeyond the axis",
                 transform=ax.transAxes,
                 ha="right",
-                va="bottom",
+                va="top",
                 fontsize="x-small",
             )
             _legend_below(ax, ncols=3, fontsize="x-small")
