@@ -102,9 +102,7 @@ def compare_link(number: int, quantity: str, first: Estimate, second: Estimate, 
         raise ValueError(f"expect must be 'lower' or 'higher', got {expect!r}.")
     a, b = first, second
     if not (math.isfinite(a.value) and math.isfinite(b.value)):
-        verdict = "inconclusive"
-        if _apart_censored(a, b, expect) is not None:
-            verdict = _apart_censored(a, b, expect)
+        verdict = _apart_censored(a, b, expect) or "inconclusive"
     elif a.has_interval and b.has_interval and not (a.high < b.low or b.high < a.low):
         verdict = "inconclusive"
     elif a.value == b.value:
