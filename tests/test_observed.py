@@ -137,3 +137,84 @@ def test_a_basin_without_positive_eigenvalues_is_refused():
         MinimumBasin.of(model, H, np.eye(2), height=0.0)
     with pytest.raises(ValueError, match="trainable parameters"):
         MinimumBasin.of(model, H, np.eye(3)[:, :2], height=0.5)
+
+
+def _small_mlp():
+    model = keras.Sequential(
+        [
+            keras.layers.Input((5,)),
+            keras.layers.Dense(
+                8, "tanh", kernel_initializer=keras.initializers.GlorotUniform(1), dtype="float64"
+            ),
+            keras.layers.BatchNormalization(dtype="float64"),
+            keras.layers.Dense(3, kernel_initializer=keras.initializers.GlorotUniform(2), dtype="float64"),
+        ]
+    )
+    x = np.random.default_rng(0).normal(size=(96, 5))  # float64: rounding stays far below the tolerances
+    y = (x[:, 0] > 0).astype("int64") + (x[:, 1] > 0.5)
+    return model, x, y
+
+
+@pytest.mark.parametrize(
+    "make_optimizer, height",
+    [
+        (lambda: keras.optimizers.SGD(0.5, momentum=0.9), 0.05),
+        pytest.param(lambda: keras.optimizers.Adam(0.3, amsgrad=True), 1e-3, marks=pytest.mark.slow),
+        pytest.param(lambda: keras.optimizers.AdamW(0.3, weight_decay=0.1), 1e-3, marks=pytest.mark.slow),
+        pytest.param(
+            lambda: keras.optimizers.RMSprop(0.1, momentum=0.5, centered=True), 0.05, marks=pytest.mark.slow
+        ),
+    ],
+    ids=["momentum", "amsgrad", "adamw", "rmsprop"],
+)
+def test_stacked_replicas_take_the_same_steps_as_model_clones(make_optimizer, height):
+    # The stacked engine (one optimizer on variables with a replica axis) against one model clone and one
+    # optimizer per replica: same data orders, same exits, same final losses.
+    model, x, y = _small_mlp()
+    params = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
+    basin = MinimumBasin.of(model, [0.05, 0.1, 0.2], np.eye(params)[:, [0, 5, 40]], height=height)
+    source = make_optimizer()
+    source.build(model.trainable_variables)  # a trained optimizer's state is copied into every replica
+    source.iterations.assign(7)
+    for slot in source.variables[2:]:
+        slot.assign(tf.fill(slot.shape, 0.01))
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    settings = dict(optimizer=source, basin=basin, num_replicas=5, batch_size=16, max_steps=60)
+    settings.update(warmup_steps=3, loss_every=7, eval_examples=64, chunk_steps=9, group_size=3, seed=4)
+    clones = observe_escape(model, loss, (x, y), engine="clones", **settings)
+    stacked = observe_escape(model, loss, (x, y), engine="stacked", **settings)
+    assert clones.escaped.any() or clones.loss_escaped.any()
+    assert len(set(np.round(clones.final_loss, 6))) > 1  # the replicas differ: the check is not vacuous
+    np.testing.assert_array_equal(stacked.exit_steps, clones.exit_steps)
+    np.testing.assert_array_equal(stacked.loss_exit_steps, clones.loss_exit_steps)
+    np.testing.assert_allclose(stacked.final_loss, clones.final_loss, rtol=1e-6)
+    assert stacked.base_loss == pytest.approx(clones.base_loss, rel=1e-6)
+
+
+def test_an_optimizer_that_couples_the_replicas_is_refused_by_the_stacked_engine():
+    model = _quadratic_model()
+    basin = MinimumBasin.of(model, H, np.eye(2), height=0.5)
+    x, y = np.zeros((64, 2)), np.zeros(64)
+    for optimizer, reason in [
+        (keras.optimizers.SGD(0.1, clipnorm=1.0), "clipnorm"),
+        (keras.optimizers.SGD(0.1, global_clipnorm=1.0), "global_clipnorm"),
+        (keras.optimizers.Lamb(0.1), "Lamb is not one of the element-wise"),
+    ]:
+        with pytest.raises(ValueError, match=reason):
+            observe_escape(model, _mean_loss, (x, y), optimizer=optimizer, basin=basin, engine="stacked")
+    # "auto" steps such an optimizer with model clones instead.
+    seen = observe_escape(
+        model,
+        _mean_loss,
+        (x, y),
+        optimizer=keras.optimizers.SGD(0.1, clipnorm=1.0),
+        basin=basin,
+        num_replicas=2,
+        max_steps=3,
+        engine="auto",
+    )
+    assert seen.num_replicas == 2
+    with pytest.raises(ValueError, match="engine must be"):
+        observe_escape(
+            model, _mean_loss, (x, y), optimizer=keras.optimizers.SGD(0.1), basin=basin, engine="x"
+        )

@@ -171,10 +171,11 @@ def observe_escape(
     batch_size: int = 32,
     max_steps: int = 2000,
     warmup_steps: int = 0,
-    loss_every: int = 10,
+    loss_every: int | None = 10,
     eval_examples: int = 512,
     chunk_steps: int = 25,
-    group_size: int = 16,
+    group_size: int | None = None,
+    engine: str = "auto",
     jit_compile: bool = False,
     training: bool = True,
     seed=0,
@@ -193,76 +194,60 @@ def observe_escape(
         batch_size: minibatch size.
         max_steps: step budget >= 1 per replica.
         warmup_steps: steps at learning rate 0 before the clock starts (fills the optimizer's moments).
-        loss_every: check the loss criterion every this many steps.
+        loss_every: check the loss criterion every this many steps; None turns the loss criterion off (its
+            exits are then all censored, and a group stops as soon as all its replicas left the quadratic).
         eval_examples: examples of the evaluation subset of the loss criterion.
         chunk_steps: steps per compiled call (results do not depend on it).
-        group_size: replicas stepped together in one compiled call (each holds a copy of the model); groups
-            run one after another through the same compiled step (results do not depend on it).
+        group_size: replicas stepped together in one compiled call; groups run one after another through
+            the same compiled step (exit steps do not depend on it; a group stops when all its replicas
+            left by both criteria, so ``final_loss`` does). Default: 16 for the "clones" engine, up to 512
+            for the "stacked" one.
+        engine: how replicas are stepped together.
+            "stacked": one copy of every variable with a leading replica axis [G, ...], each replica's
+            forward pass through ``model.stateless_call`` under ``tf.vectorized_map``, the replicas' losses
+            summed (each replica's gradient is then its own) and ONE Keras optimizer built on the stacked
+            variables. For element-wise update rules (SGD with or without momentum, Adam, AdamW, Adamax,
+            Nadam, AMSGrad, RMSprop, Adagrad, Adadelta, Ftrl, Lion) an update of the stacked variables is
+            exactly G independent replica updates: every slot is element-wise and the bias corrections use
+            the iteration count, which all replicas share. Optimizers that couple entries (clipnorm,
+            global_clipnorm, LAMB's trust ratio, Adafactor, Muon, unknown subclasses) are refused.
+            "clones": a model clone and an optimizer copy per replica of a group (any optimizer; slower).
+            "auto": "stacked" where the optimizer allows it, else "clones".
+            Both engines give the same exits for the same seed (tests/test_observed.py checks it).
         jit_compile: compile the group step with XLA (faster for small models; every layer and the
             optimizer must support XLA).
         training: run the model in training mode (dropout, batch statistics) as training does.
-        seed: seed of the replicas' data orders.
+        seed: seed of the replicas' data orders (and of the stacked engine's per-replica dropout seeds).
 
     Returns:
         ObservedEscape.
 
     Raises:
-        ValueError: R < 2, a budget < 1, a basin that does not fit the model, or a non-finite loss at theta*.
+        ValueError: R < 2, a budget < 1, a basin that does not fit the model, a non-finite loss at theta*,
+            an unknown engine, or engine="stacked" with an optimizer whose update couples entries.
     """
-    import keras
-    import tensorflow as tf
-
     num_replicas, max_steps = _at_least("num_replicas", num_replicas, 2), _at_least("max_steps", max_steps, 1)
-    batch_size, loss_every = _at_least("batch_size", batch_size, 1), _at_least("loss_every", loss_every, 1)
+    batch_size = _at_least("batch_size", batch_size, 1)
+    if loss_every is not None:
+        loss_every = _at_least("loss_every", loss_every, 1)
     warmup_steps, chunk_steps = (
         _at_least("warmup_steps", warmup_steps, 0),
         _at_least("chunk_steps", chunk_steps, 1),
     )
     optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+    engine = _choose_engine(engine, optimizer)
     batches = data if callable(data) else array_batches(*data, batch_size=batch_size, seed=seed)
     if len(basin.weights) != len(model.trainable_variables):
         raise ValueError("the basin's weights do not match the model's trainable variables.")
-
+    if group_size is None:
+        group_size = 16 if engine == "clones" else 512
     group = min(num_replicas, _at_least("group_size", group_size, 1))
-    replicas = [_replica(model, optimizer, basin) for _ in range(group)]
-    start_state = [np.asarray(keras.ops.convert_to_numpy(v)) for v in replicas[0][1].variables]
-    lam = tf.constant(basin.eigenvalues, tf.float64)
-    v = tf.constant(basin.eigenvectors, tf.float64)
-    center = tf.constant(np.concatenate([w.ravel() for w in basin.weights]).astype(np.float64))
     ex, ey = _evaluation_subset(data, batches, eval_examples, batch_size)
+    make = _CloneReplicas if engine == "clones" else _StackedReplicas
+    settings = dict(group=group, training=training, jit_compile=jit_compile, eval_data=(ex, ey), seed=seed)
+    replicas = make(model, optimizer, basin, loss, **settings)
 
-    def one_step(r, xb, yb):
-        m, opt = replicas[r]
-        with tf.GradientTape() as tape:
-            out = m(xb, training=training)
-            value = loss(yb, out)
-            if m.losses:
-                value = value + tf.add_n(m.losses)
-        grads = tape.gradient(value, m.trainable_variables)
-        opt.apply(grads, m.trainable_variables)
-
-    def quadratic_energy(r):
-        m = replicas[r][0]
-        flat = tf.concat([tf.reshape(tf.cast(w, tf.float64), [-1]) for w in m.trainable_variables], 0)
-        proj = tf.linalg.matvec(v, flat - center, transpose_a=True)
-        return 0.5 * tf.reduce_sum(lam * proj * proj)
-
-    @tf.function(reduce_retracing=True, jit_compile=jit_compile)
-    def run_chunk(xs, ys):
-        energies = tf.TensorArray(tf.float64, size=tf.shape(xs)[1])
-        for i in tf.range(tf.shape(xs)[1]):
-            for r in range(group):
-                one_step(r, xs[r, i], ys[r, i])
-            energies = energies.write(i, tf.stack([quadratic_energy(r) for r in range(group)]))
-        return energies.stack()  # [steps, group]
-
-    @tf.function(reduce_retracing=True)
-    def eval_losses():
-        return tf.stack(
-            [tf.cast(loss(ey, replicas[r][0](ex, training=False)), tf.float64) for r in range(group)]
-        )
-
-    base_loss = float(eval_losses()[0].numpy())
+    base_loss = float(replicas.eval_losses()[0])
     if not math.isfinite(base_loss):
         raise ValueError(f"the training loss at the minimum is {base_loss}: not a minimum to escape from.")
 
@@ -271,19 +256,24 @@ def observe_escape(
     loss_steps = np.full(num_replicas, max_steps, np.int64)
     loss_escaped = np.zeros(num_replicas, bool)
     final = np.full(num_replicas, np.nan)
+    never = max_steps + 1  # the next loss check when the loss criterion is off
     for first in range(0, num_replicas, group):
         ids = np.arange(first, first + group)  # the last group may run past R; its extra replicas are dropped
-        for m, opt in replicas:
-            _reset(m, opt, basin, start_state)
+        replicas.reset()
 
         def chunk(step, n, ids=ids):
-            return run_chunk(*_stack(batches, ids, step, n)).numpy()
+            return replicas.run_chunk(*_stack(batches, ids, step, n))
 
         step = _warm_up(replicas, chunk, warmup_steps, chunk_steps)
         keep = ids < num_replicas
         sel = ids[keep]
-        done, next_loss_check = 0, loss_every
-        while done < max_steps and not (escaped[sel].all() and loss_escaped[sel].all()):
+        done = 0
+        next_loss_check = never if loss_every is None else loss_every
+
+        def finished(sel=sel):
+            return escaped[sel].all() and (loss_every is None or loss_escaped[sel].all())
+
+        while done < max_steps and not finished():
             n = min(chunk_steps, max_steps - done, next_loss_check - done)
             outside = ~(chunk(step, n)[:, keep] < basin.height)  # NaN (diverged) counts as out of the basin
             step += n
@@ -291,13 +281,14 @@ def observe_escape(
                 exit_steps[sel[j]] = done + 1 + int(np.argmax(outside[:, j]))
                 escaped[sel[j]] = True
             done += n
-            if done == next_loss_check or done == max_steps:
-                final[sel] = eval_losses().numpy()[keep]
+            if done == next_loss_check or (loss_every is not None and done == max_steps):
+                final[sel] = replicas.eval_losses()[keep]
                 above = ~(final[sel] <= base_loss + basin.height)  # NaN counts as out of the basin
                 loss_steps[sel[above & ~loss_escaped[sel]]] = done
                 loss_escaped[sel] |= above
                 next_loss_check = done + loss_every
-    learning_rate = float(keras.ops.convert_to_numpy(replicas[0][1].learning_rate))
+        if loss_every is None:
+            final[sel] = replicas.eval_losses()[keep]
     return ObservedEscape(
         exit_steps=exit_steps,
         escaped=escaped,
@@ -309,9 +300,282 @@ def observe_escape(
         base_loss=base_loss,
         num_replicas=num_replicas,
         batch_size=batch_size,
-        learning_rate=learning_rate,
+        learning_rate=replicas.learning_rate(),
         final_loss=final,
     )
+
+
+# Keras optimizers whose update of a variable is element-wise given the shared iteration count: an update of
+# variables stacked along a replica axis is then one independent update per replica.
+_ELEMENTWISE = ("SGD", "Adam", "AdamW", "Adamax", "Nadam", "RMSprop", "Adagrad", "Adadelta", "Ftrl", "Lion")
+
+
+def _stacking_refusal(optimizer) -> str | None:
+    """Why ``optimizer`` cannot step stacked replicas as one (None when it can)."""
+    import keras
+
+    kind = type(optimizer)
+    if not any(kind is getattr(keras.optimizers, name, None) for name in _ELEMENTWISE):
+        return (
+            f"{kind.__name__} is not one of the element-wise Keras optimizers {', '.join(_ELEMENTWISE)} "
+            "(its update may couple the replicas)"
+        )
+    for option in ("clipnorm", "global_clipnorm"):
+        if getattr(optimizer, option, None) is not None:
+            return f"{option} scales a gradient by its norm, which would mix the replicas' gradients"
+    if getattr(optimizer, "_exclude_from_weight_decay", None):
+        return "exclude_from_weight_decay(var_list=...) names variables of the original model"
+    return None
+
+
+def _choose_engine(engine, optimizer) -> str:
+    if engine not in ("auto", "stacked", "clones"):
+        raise ValueError(f"engine must be 'auto', 'stacked' or 'clones', got {engine!r}.")
+    if engine == "clones":
+        return engine
+    refusal = _stacking_refusal(optimizer)
+    if refusal is None:
+        return "stacked"
+    if engine == "stacked":
+        raise ValueError(f"engine='stacked' cannot run this optimizer: {refusal}; use engine='clones'.")
+    logger.info("observe_escape: clone engine, since %s.", refusal)
+    return "clones"
+
+
+class _CloneReplicas:
+    """A group of replicas as model clones with optimizer copies, stepped in one compiled function."""
+
+    def __init__(self, model, optimizer, basin, loss, *, group, training, jit_compile, eval_data, seed):
+        import keras
+        import tensorflow as tf
+
+        del seed  # clones draw their own dropout seeds
+        self.basin, self.source = basin, model
+        self.replicas = [_replica(model, optimizer, basin) for _ in range(group)]
+        self.start_state = [np.asarray(keras.ops.convert_to_numpy(v)) for v in self.replicas[0][1].variables]
+        energy = _energy_function(basin)
+        ex, ey = eval_data
+
+        def one_step(r, xb, yb):
+            m, opt = self.replicas[r]
+            with tf.GradientTape() as tape:
+                value = _add_model_losses(loss(yb, m(xb, training=training)), m.losses)
+            grads = tape.gradient(value, m.trainable_variables)
+            opt.apply(grads, m.trainable_variables)
+
+        def energies():
+            flat = [_flat(m.trainable_variables, batched=False) for m, _ in self.replicas]
+            return energy(tf.stack(flat))
+
+        @tf.function(reduce_retracing=True, jit_compile=jit_compile)
+        def run_chunk(xs, ys):
+            out = tf.TensorArray(tf.float64, size=tf.shape(xs)[1])
+            for i in tf.range(tf.shape(xs)[1]):
+                for r in range(group):
+                    one_step(r, xs[r, i], ys[r, i])
+                out = out.write(i, energies())
+            return out.stack()  # [steps, group]
+
+        @tf.function(reduce_retracing=True)
+        def eval_losses():
+            return tf.stack([tf.cast(loss(ey, m(ex, training=False)), tf.float64) for m, _ in self.replicas])
+
+        self._run_chunk, self._eval = run_chunk, eval_losses
+
+    def run_chunk(self, xs, ys):
+        return self._run_chunk(xs, ys).numpy()
+
+    def eval_losses(self):
+        return self._eval().numpy()
+
+    def reset(self):
+        for m, opt in self.replicas:
+            _reset(m, opt, self.basin, self.start_state, self.source)
+
+    def optimizers(self):
+        return [opt for _, opt in self.replicas]
+
+    def learning_rate(self) -> float:
+        import keras
+
+        return float(keras.ops.convert_to_numpy(self.replicas[0][1].learning_rate))
+
+
+class _StackedReplicas:
+    """A group of G replicas as variables stacked along a leading axis [G, ...] and one optimizer on them.
+
+    The forward pass of each replica is ``model.stateless_call`` with its slice of the stacked variables,
+    vectorized over the replica axis; the replicas' losses are summed, so the gradient of the sum with
+    respect to a stacked variable holds each replica's own gradient in its slice. Non-trainable variables
+    (batch-norm statistics, dropout seed states) are stacked too and carried per replica; replica r's
+    dropout seed state is offset by r (and by ``seed``), so the replicas draw different masks.
+    """
+
+    def __init__(self, model, optimizer, basin, loss, *, group, training, jit_compile, eval_data, seed):
+        import keras
+        import tensorflow as tf
+
+        self.basin, self.group = basin, group
+        self.trainable = [
+            keras.Variable(_tile(w, group), dtype=v.dtype, name=v.name, trainable=True)
+            for v, w in zip(model.trainable_variables, basin.weights, strict=True)
+        ]
+        self.start_states = [_seed_offsets(v, group, seed) for v in model.non_trainable_variables]
+        self.states = [
+            keras.Variable(s, dtype=v.dtype, name=v.name, trainable=False)
+            for v, s in zip(model.non_trainable_variables, self.start_states, strict=True)
+        ]
+        self.optimizer = type(optimizer).from_config(optimizer.get_config())
+        self.optimizer.build(self.trainable)
+        self.start_slots = _stacked_optimizer_state(self.optimizer, optimizer, group)
+        energy = _energy_function(basin)
+        ex, ey = (tf.constant(a) for a in eval_data)
+
+        def replica_loss(args):
+            weights, states, xb, yb = args
+            out, new_states, losses = model.stateless_call(
+                weights, states, xb, training=training, return_losses=True
+            )
+            return _add_model_losses(loss(yb, out), losses), new_states
+
+        def replica_eval(args):
+            weights, states = args
+            out, _ = model.stateless_call(weights, states, ex, training=False)
+            return tf.cast(loss(ey, out), tf.float64)
+
+        def one_step(xb, yb):
+            weights = [v.value for v in self.trainable]
+            with tf.GradientTape() as tape:
+                tape.watch(weights)
+                values, new_states = tf.vectorized_map(
+                    replica_loss,
+                    (weights, [s.value for s in self.states], xb, yb),
+                    fallback_to_while_loop=True,
+                    warn=False,
+                )
+                # Separable: the gradient of the sum in replica r's slice is replica r's own gradient.
+                total = tf.reduce_sum(values)
+            self.optimizer.apply(tape.gradient(total, weights), self.trainable)
+            for variable, value in zip(self.states, new_states, strict=True):
+                variable.assign(value)
+
+        @tf.function(reduce_retracing=True, jit_compile=jit_compile)
+        def run_chunk(xs, ys):
+            out = tf.TensorArray(tf.float64, size=tf.shape(xs)[1])
+            for i in tf.range(tf.shape(xs)[1]):
+                one_step(xs[:, i], ys[:, i])
+                out = out.write(i, energy(_flat(self.trainable, batched=True)))
+            return out.stack()  # [steps, group]
+
+        @tf.function(reduce_retracing=True)
+        def eval_losses():
+            weights = [v.value for v in self.trainable]
+            states = [s.value for s in self.states]
+            return tf.vectorized_map(replica_eval, (weights, states), fallback_to_while_loop=True, warn=False)
+
+        self._run_chunk, self._eval = run_chunk, eval_losses
+
+    def run_chunk(self, xs, ys):
+        return self._run_chunk(xs, ys).numpy()
+
+    def eval_losses(self):
+        return self._eval().numpy()
+
+    def reset(self):
+        for variable, value in zip(self.trainable, self.basin.weights, strict=True):
+            variable.assign(_tile(value, self.group))
+        for variable, value in zip(self.states, self.start_states, strict=True):
+            variable.assign(value)
+        for variable, value in zip(self.optimizer.variables, self.start_slots, strict=True):
+            variable.assign(value)
+
+    def optimizers(self):
+        return [self.optimizer]
+
+    def learning_rate(self) -> float:
+        import keras
+
+        return float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
+
+
+def _tile(value, group) -> np.ndarray:
+    value = np.asarray(value)
+    return np.broadcast_to(value, (group, *value.shape)).copy()
+
+
+def _seed_offsets(variable, group, seed) -> np.ndarray:
+    """A non-trainable variable stacked per replica; a dropout seed state gets a per-replica offset."""
+    import keras
+
+    value = _tile(keras.ops.convert_to_numpy(variable), group)
+    if "seed_generator_state" in variable.name and value.shape[1:] == (2,):
+        value[:, 0] += np.arange(group, dtype=value.dtype) + np.asarray(_seed_int(seed), value.dtype)
+    return value
+
+
+def _seed_int(seed) -> int:
+    return 0 if seed is None else int(np.sum(np.atleast_1d(np.asarray(seed, np.int64))))
+
+
+def _stacked_optimizer_state(stacked, source, group) -> list[np.ndarray]:
+    """Starting values of ``stacked``'s variables: ``source``'s state, each slot repeated for every replica.
+
+    A slot of the stacked optimizer has shape [G, *shape of the source slot]; scalars (the iteration count,
+    the learning rate) keep their shape. An unbuilt source gives the stacked optimizer's fresh state.
+    """
+    import keras
+
+    fresh = [np.asarray(keras.ops.convert_to_numpy(v)) for v in stacked.variables]
+    if not source.built:
+        return fresh
+    if len(source.variables) != len(stacked.variables):
+        raise ValueError("the optimizer's state does not match the model (was it built on another model?).")
+    values = []
+    for target, variable in zip(fresh, source.variables, strict=True):
+        value = np.asarray(keras.ops.convert_to_numpy(variable))
+        if value.shape == target.shape:
+            values.append(value.astype(target.dtype))
+        elif (group, *value.shape) == target.shape:
+            values.append(_tile(value, group).astype(target.dtype))
+        else:
+            raise ValueError(
+                f"the optimizer's state variable {variable.name} has shape {value.shape}, which does not "
+                "match the model (was it built on another model?)."
+            )
+    return values
+
+
+def _energy_function(basin):
+    """1/2 sum_i lambda_i (v_i^T (theta - theta*))^2 of flat parameter rows [G, P] -> [G] (float64)."""
+    import tensorflow as tf
+
+    lam = tf.constant(basin.eigenvalues, tf.float64)
+    v = tf.constant(basin.eigenvectors, tf.float64)
+    center = tf.constant(np.concatenate([w.ravel() for w in basin.weights]).astype(np.float64))
+
+    def energy(flat):
+        proj = tf.matmul(flat - center, v)
+        return 0.5 * tf.reduce_sum(lam * proj * proj, axis=-1)
+
+    return energy
+
+
+def _flat(variables, *, batched: bool):
+    """Concatenated parameters: [P] of a model's variables, or [G, P] of stacked ones (float64)."""
+    import tensorflow as tf
+
+    if batched:
+        rows = tf.shape(variables[0])[0]
+        return tf.concat([tf.reshape(tf.cast(w, tf.float64), [rows, -1]) for w in variables], 1)
+    return tf.concat([tf.reshape(tf.cast(w, tf.float64), [-1]) for w in variables], 0)
+
+
+def _add_model_losses(value, losses):
+    import tensorflow as tf
+
+    if losses:
+        value = value + tf.add_n([tf.cast(x, value.dtype) for x in losses])
+    return value
 
 
 def _exit_statistics(steps, escaped, max_steps):
@@ -346,9 +610,16 @@ def _replica(model, optimizer, basin):
     return clone, opt
 
 
-def _reset(model, optimizer, basin, start_state):
+def _reset(model, optimizer, basin, start_state, source):
+    """Back to theta*, the source model's non-trainable state (batch-norm statistics) and the start state.
+
+    Dropout seed states are left where they are: the next group draws fresh masks.
+    """
     for variable, value in zip(model.trainable_variables, basin.weights, strict=True):
         variable.assign(value)
+    for variable, value in zip(model.non_trainable_variables, source.non_trainable_variables, strict=True):
+        if "seed_generator_state" not in variable.name:
+            variable.assign(value)
     for variable, value in zip(optimizer.variables, start_state, strict=True):
         variable.assign(value)
 
@@ -357,15 +628,16 @@ def _warm_up(replicas, chunk, warmup_steps, chunk_steps) -> int:
     """Run ``warmup_steps`` steps at learning rate 0 (the weights stay; the moments fill); returns them."""
     if not warmup_steps:
         return 0
-    rates = [opt.learning_rate.numpy() for _, opt in replicas]
-    for _, opt in replicas:
+    optimizers = replicas.optimizers()
+    rates = [opt.learning_rate.numpy() for opt in optimizers]
+    for opt in optimizers:
         opt.learning_rate.assign(0.0)
     step = 0
     while step < warmup_steps:
         n = min(chunk_steps, warmup_steps - step)
         chunk(step, n)
         step += n
-    for (_, opt), rate in zip(replicas, rates, strict=True):
+    for opt, rate in zip(optimizers, rates, strict=True):
         opt.learning_rate.assign(rate)
     return step
 
