@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from tfescape import sde, stable
-from tfescape.observed import MinimumBasin, array_batches, observe_escape
+from tfescape.observed import MinimumBasin, array_batches, observe_escape, warmed_preconditioner
 
 
 @keras.saving.register_keras_serializable(package="tfescape_tests")
@@ -243,6 +243,21 @@ def test_same_seed_same_exits_and_a_tiny_basin_is_left_at_once():
     assert tiny.escaped.all() and (tiny.exit_steps == 1).all()
     huge = _observe(1.5, 1e-6, height=1e6, replicas=3, max_steps=20)
     assert not huge.escaped.any() and (huge.exit_steps == 20).all() and huge.mean.low >= 20
+
+
+def test_the_warmed_preconditioner_is_adams_q_of_the_minibatch_gradients_at_rest():
+    model = _quadratic_model()
+    batches = _fast_sas(1.5, 0.3, 5)
+    optimizer = keras.optimizers.Adam(0.1, beta_2=0.99, epsilon=1e-3)
+    q = warmed_preconditioner(model, _mean_loss, batches, optimizer=optimizer, steps=40, batch_size=1)
+    g = -batches(0, 0, 40)[0][:, 0, :]  # the gradient at w = 0 is -xi
+    v = np.zeros(2)
+    for row in g:
+        v = 0.99 * v + 0.01 * row**2
+    np.testing.assert_allclose(q, np.sqrt(v / (1 - 0.99**40)) + 1e-3, rtol=1e-6)
+    np.testing.assert_array_equal(model.trainable_variables[0].numpy(), [0.0, 0.0])  # the weights stayed
+    sgd = warmed_preconditioner(model, _mean_loss, batches, optimizer=keras.optimizers.SGD(0.1), steps=3)
+    np.testing.assert_array_equal(sgd, [1.0, 1.0])
 
 
 def test_array_batches_are_stateless_permutations_per_replica_and_epoch():

@@ -56,7 +56,7 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MinimumBasin", "ObservedEscape", "observe_escape", "array_batches"]
+__all__ = ["MinimumBasin", "ObservedEscape", "observe_escape", "array_batches", "warmed_preconditioner"]
 
 
 @dataclass(frozen=True)
@@ -368,7 +368,7 @@ class _CloneReplicas:
 
         del seed  # clones draw their own dropout seeds
         self.basin, self.source = basin, model
-        self.replicas = [_replica(model, optimizer, basin) for _ in range(group)]
+        self.replicas = [_replica(model, optimizer, basin.weights) for _ in range(group)]
         self.start_state = [np.asarray(keras.ops.convert_to_numpy(v)) for v in self.replicas[0][1].variables]
         energy = _energy_function(basin)
         ex, ey = eval_data
@@ -595,6 +595,70 @@ def _add_model_losses(value, losses):
     return value
 
 
+def warmed_preconditioner(
+    model, loss, data, *, optimizer, steps: int, batch_size: int = 32, training: bool = True, seed=0
+) -> np.ndarray:
+    """The diagonal preconditioner Q of ``optimizer`` at ``model``'s weights, as observe_escape starts it.
+
+    A copy of ``optimizer`` (with its state, if built on ``model``) takes ``steps`` steps at learning rate 0
+    on replica 0's minibatches of ``data`` (the warm-up of :func:`observe_escape`): the moments fill at the
+    current weights, which do not move. Q is then read by the optimizer's state reader
+    (tfescape.optimizers.state_reader; Adam: sqrt(v / (1 - b2^t)) + epsilon), e.g. for
+    tfescape.sde.predict_optimizer_escape(preconditioner=Q, basis=V) at this minimum.
+
+    Args:
+        model: a built Keras model (not changed).
+        loss: the training loss.
+        data: (x, y) arrays, or a ``batches`` function as for :func:`observe_escape`.
+        optimizer: a Keras optimizer of tfescape.optimizers.SUPPORTED_OPTIMIZERS.
+        steps: learning-rate-0 steps (0 reads the copied state as it is).
+        batch_size: minibatch size.
+        training: run the model in training mode.
+        seed: seed of the data order.
+
+    Returns:
+        float64 [num_params] flat Q (all ones for optimizers without a preconditioner, such as SGD).
+
+    Raises:
+        ValueError: steps < 0, or an optimizer without a state reader.
+    """
+    import keras
+    import tensorflow as tf
+
+    from tfescape.optimizers import state_reader
+
+    steps = _at_least("steps", steps, 0)
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+    state_reader(optimizer)  # refuses an optimizer without a reader before any work
+    weights = tuple(np.asarray(keras.ops.convert_to_numpy(w)) for w in model.trainable_variables)
+    clone, opt = _replica(model, optimizer, weights)
+    batches = data if callable(data) else array_batches(*data, batch_size=batch_size, seed=seed)
+
+    @tf.function(reduce_retracing=True)
+    def step(xb, yb):
+        with tf.GradientTape() as tape:
+            value = _add_model_losses(loss(yb, clone(xb, training=training)), clone.losses)
+        opt.apply(tape.gradient(value, clone.trainable_variables), clone.trainable_variables)
+
+    if steps:
+        rate = opt.learning_rate.numpy()
+        opt.learning_rate.assign(0.0)
+        xs, ys = batches(0, 0, steps)
+        for i in range(steps):
+            step(xs[i], ys[i])
+        opt.learning_rate.assign(rate)
+    reader = state_reader(opt)
+    t = max(1, int(keras.ops.convert_to_numpy(opt.iterations)))
+    parts = []
+    for i, w in enumerate(weights):
+        state = reader.read(i, tf.float64)
+        second = None if state.second_moment is None else state.second_moment.numpy()
+        first = None if state.first_moment is None else state.first_moment.numpy()
+        q, _ = reader.preconditioners(second, first, t)
+        parts.append(np.ones(w.size) if q is None else np.broadcast_to(q, w.shape).ravel())
+    return np.concatenate(parts).astype(np.float64)
+
+
 def _exit_statistics(steps, escaped, max_steps):
     from tfescape.sde.exit_times import ExitTimes
 
@@ -604,14 +668,14 @@ def _exit_statistics(steps, escaped, max_steps):
     )
 
 
-def _replica(model, optimizer, basin):
-    """A copy of ``model`` at theta* with a copy of ``optimizer`` (configuration and state)."""
+def _replica(model, optimizer, weights):
+    """A copy of ``model`` at ``weights`` with a copy of ``optimizer`` (configuration and state)."""
     import keras
 
     clone = keras.models.clone_model(model)
     if not clone.built:
         clone.build(model.inputs[0].shape if getattr(model, "inputs", None) else None)
-    for variable, value in zip(clone.trainable_variables, basin.weights, strict=True):
+    for variable, value in zip(clone.trainable_variables, weights, strict=True):
         variable.assign(value)
     for variable, source in zip(clone.non_trainable_variables, model.non_trainable_variables, strict=True):
         variable.assign(source)
