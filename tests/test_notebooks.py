@@ -10,7 +10,13 @@ from nbclient import NotebookClient
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOTEBOOKS = sorted(glob.glob(os.path.join(ROOT, "colab", "*.ipynb")))
-EXPECTED = ["01_quickstart.ipynb", "02_tail_index.ipynb", "03_escape_time.ipynb", "04_sharpness.ipynb"]
+EXPECTED = [
+    "01_quickstart.ipynb",
+    "02_tail_index.ipynb",
+    "03_escape_time.ipynb",
+    "04_sharpness.ipynb",
+    "05_escape_at_minima.ipynb",
+]
 
 
 def test_all_notebooks_are_here():
