@@ -94,13 +94,19 @@ class ResidentBatches:
         return cls(runs)
 
     def weighted_sum(
-        self, batch_fn: Callable, *, jit_compile: bool = False, prepare: Callable | None = None
+        self,
+        batch_fn: Callable,
+        *,
+        jit_compile: bool = False,
+        prepare: Callable | None = None,
+        input_signature=None,
     ) -> Callable:
         """A tf.function ``(*extra) -> sum_b n_b * flat(batch_fn(x_b, y_b, *extra))`` (float64 vector).
 
         ``batch_fn`` returns a list of tensors; they are cast to float64 and concatenated. ``prepare``,
         if given, maps the call's arguments once per pass (before the loop over batches) to the
         ``extra`` arguments of ``batch_fn``, e.g. to split a flat vector into per-variable tensors.
+        ``input_signature`` is passed to tf.function (e.g. a leading dimension of None: one trace).
         """
         runs = self._runs
 
@@ -127,6 +133,8 @@ class ResidentBatches:
                     result = result + weighted(_at(run.x, i), _at(run.y, i), run.batch_size, extra)
             return result
 
+        if input_signature is not None:
+            return tf.function(total, jit_compile=jit_compile, input_signature=input_signature)
         return tf.function(total, jit_compile=jit_compile, reduce_retracing=True)
 
 

@@ -52,7 +52,7 @@ def test_trace_with_matmat_equals_one_product_at_a_time(options):
     assert result.stderr == pytest.approx(expected.stderr, rel=1e-8, abs=1e-12)
     assert single.products == expected.num_probes  # one product per call, none wasted
     assert batched.calls < single.calls and batched.products >= expected.num_probes
-    assert batched.widths <= {2, 4, 8, 16}
+    assert max(batched.widths) <= 16
 
 
 @pytest.mark.parametrize("options", [{"num_probes": 23}, {"rtol": 0.05}, {"exact": True}])
@@ -78,7 +78,7 @@ def test_spectral_density_with_matmat_runs_the_starts_in_lockstep():
     np.testing.assert_allclose(result.weights, expected.weights, rtol=1e-8, atol=1e-12)
     np.testing.assert_allclose(result.density, expected.density, rtol=1e-8, atol=1e-12)
     assert result.num_mvps == expected.num_mvps == batched.products == 100
-    assert batched.calls == 40  # per step: one block of 4 starts and one single product
+    assert batched.calls == 20  # one call per step for the 5 starts
 
 
 def test_matmat_must_return_the_right_shape_and_finite_values():
@@ -110,8 +110,8 @@ def test_probes_on_a_model_use_shared_passes_with_unchanged_results(mlp_case, wi
     got = spectral_density(case.model, case.loss, data, num_random_starts=3, num_iters=10, seed=3)
     want = spectral_density_of(op.matvec, dim=op.dim, num_random_starts=3, num_iters=10, seed=3)
     np.testing.assert_allclose(got.nodes, want.nodes, rtol=1e-10, atol=1e-12)
-    assert widths[:6] == [8, 2, 8, 2, 8, 2]  # Hutch++: sketch, exact part, samples (10 each)
-    assert widths[-10:] == [2] * 10  # density: 3 starts in lockstep = a block of 2 and one product
+    assert widths[:3] == [10, 10, 10]  # Hutch++: sketch, exact part, first samples (10 each)
+    assert widths[-10:] == [3] * 10  # density: 3 starts in lockstep, 10 steps
 
 
 @pytest.fixture

@@ -515,28 +515,15 @@ class _Products:
         limit = PRODUCT_BLOCK if self.batched else 1
         return max(1, min(int(wanted), int(at_most), limit))
 
-    @staticmethod
-    def _block_sizes(k):
-        """k as a sum of powers of two <= PRODUCT_BLOCK, largest first: few distinct block shapes
-        (a compiled matmat_fn such as HessianOperator.matmat traces once per shape)."""
-        sizes = [PRODUCT_BLOCK] * (k // PRODUCT_BLOCK)
-        rest = k % PRODUCT_BLOCK
-        while rest:
-            size = 1 << (rest.bit_length() - 1)
-            sizes.append(size)
-            rest -= size
-        return sizes
-
     def __call__(self, vectors: np.ndarray) -> np.ndarray:
         k = vectors.shape[1]
         if not self.batched or k == 1:
             columns = [_checked_mvp(self.mvp_fn, v, self.dim) for v in vectors.T]
             return np.stack(columns, axis=1) if columns else np.zeros((self.dim, 0))
-        images, start = [], 0
-        for size in self._block_sizes(k):
-            block = vectors[:, start : start + size]
-            start += size
-            if size == 1:
+        images = []
+        for start in range(0, k, PRODUCT_BLOCK):
+            block = vectors[:, start : start + PRODUCT_BLOCK]
+            if block.shape[1] == 1:
                 images.append(_checked_mvp(self.mvp_fn, block[:, 0], self.dim)[:, None])
             else:
                 images.append(_checked_matmat(self._matmat, np.ascontiguousarray(block), self.dim))

@@ -214,7 +214,7 @@ class HessianOperator:
         try:
             for start in range(0, vectors.shape[1], MATMAT_BLOCK):
                 block = np.ascontiguousarray(vectors[:, start : start + MATMAT_BLOCK].T)
-                blocks.append(self._resident_pass(f"block {block.shape[0]}", block, "block"))
+                blocks.append(self._resident_pass("block", block, "block"))
         except (LookupError, NotImplementedError, TypeError, tf.errors.OpError) as err:
             logger.warning(
                 "Shared-pass products failed (%s: %s); computing the columns one by one.",
@@ -318,10 +318,12 @@ class HessianOperator:
         """
         if name not in self._passes:
             batch_fn = _shared_pass_products if method == "block" else _product_fn(method)
+            shape = [None, self.dim] if method == "block" else [self.dim]
             self._passes[name] = self._resident.weighted_sum(
                 lambda x, y, tangents: batch_fn(self._batch_loss, x, y, self._primals(), tangents),
                 jit_compile=self._jit_compile,
                 prepare=self._split_tangents,
+                input_signature=[tf.TensorSpec(shape, tf.float64)],
             )
         total = self._passes[name](tf.constant(vectors)).numpy() / self._resident.num_examples
         if vectors.ndim == 1:
@@ -330,7 +332,7 @@ class HessianOperator:
 
     def _split_tangents(self, flat):
         """Flat float64 (dim,) or (k, dim) tensor -> per-variable tangents in the variables' dtypes."""
-        leading = list(flat.shape[:-1])
+        leading = [-1] if flat.shape.rank == 2 else []
         parts = tf.split(flat, self._sizes, axis=-1)
         return (
             [
@@ -448,8 +450,9 @@ def _product_fn(method):
 def _shared_pass_products(loss_fn, x, y, primals, tangents):
     """H_b v_j for every j on one batch: one forward pass and first backward sweep for all j.
 
-    ``tangents`` holds one (k, *shape) tensor per variable; the result is one (k, dim) tensor (row j:
-    the flat product with vector j), from k backward sweeps through the recorded gradient.
+    ``tangents`` holds one (k, *shape) tensor per variable (k may be unknown when tracing: one graph
+    serves every k); the result is one (k, dim) tensor (row j: the flat product with vector j), from
+    k backward sweeps through the recorded gradient, run by a tf.while_loop.
     """
     with tf.GradientTape(persistent=True) as outer:
         outer.watch(primals)
@@ -457,16 +460,22 @@ def _shared_pass_products(loss_fn, x, y, primals, tangents):
             inner.watch(primals)
             value = loss_fn(x, y)
         grads = inner.gradient(value, primals, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-    rows = []
-    for j in range(int(tangents[0].shape[0])):
+    count = tf.shape(tangents[0])[0]
+
+    def product(j, rows):
         products = outer.gradient(
             grads,
             primals,
-            output_gradients=[t[j] for t in tangents],
+            output_gradients=[tf.gather(t, j) for t in tangents],
             unconnected_gradients=tf.UnconnectedGradients.ZERO,
         )
-        rows.append(tf.concat([tf.reshape(p, [-1]) for p in products], axis=0))
-    return [tf.stack(rows)]
+        flat = tf.concat([tf.reshape(tf.cast(p, tf.float64), [-1]) for p in products], axis=0)
+        return j + 1, rows.write(j, flat)
+
+    dim = sum(int(np.prod(p.shape)) for p in primals)
+    rows = tf.TensorArray(tf.float64, size=count, element_shape=[dim])
+    _, rows = tf.while_loop(lambda j, _: j < count, product, (tf.constant(0), rows))
+    return [rows.stack()]
 
 
 def _forward_over_reverse(loss_fn, x, y, primals, tangents):
