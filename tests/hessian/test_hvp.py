@@ -259,3 +259,14 @@ def test_matmat_rejects_a_flat_vector(mlp_case):
     op = HessianOperator(mlp_case.model, mlp_case.loss, (mlp_case.x, mlp_case.y))
     with pytest.raises(ValueError, match=r"one vector per column"):
         op.matmat(np.ones(op.dim))
+
+
+def test_matmat_under_xla_serves_every_width_from_one_graph(mlp_case):
+    case = mlp_case
+    dataset = tf.data.Dataset.from_tensor_slices((case.x, case.y)).batch(7)
+    op = HessianOperator(case.model, case.loss, dataset, jit_compile=True)
+    vectors = np.random.default_rng(5).standard_normal((op.dim, 5))
+    np.testing.assert_allclose(op.matmat(vectors), case.hessian @ vectors, rtol=1e-9, atol=1e-11)
+    three = vectors[:, :3]
+    np.testing.assert_allclose(op.matmat(three), case.hessian @ three, rtol=1e-9, atol=1e-11)
+    assert op._passes["block"].experimental_get_tracing_count() == 1
