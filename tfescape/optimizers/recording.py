@@ -14,8 +14,9 @@ The preconditioners, the paper's Q_t and (Adam family) Keras' effective Q'_t, an
 learning rate lr_t / Q'_t are functions of v_t, t and the hyperparameters; they are computed from the
 recorded values when read (float64 math, returned in the variable's dtype), which keeps the train step
 to four copies per variable. With ``record_every=1`` every step is recorded, so the recorded m_t and v_t
-are always the wrapped optimizer's current state: they are read from it instead of copied (two copies
-per variable and step, no conditionals in the step).
+are always the wrapped optimizer's current state: they are read from it instead of copied, and the
+update theta_t - theta_{t-1} is computed when read from the variable and its value before the step
+(two copies per variable and step, no conditionals in the step).
 
 It also counts steps whose gradients contain NaN or inf, on every step (``nonfinite_steps``, one
 summing pass over the gradients); those gradients reach the inner optimizer unchanged, exactly as
@@ -309,8 +310,9 @@ class RecordingOptimizer(keras.optimizers.Optimizer):
         # Everything recorded lives inside the two conds: a step that is not recorded pays only the
         # finiteness count and the two predicates. The learning rate (a schedule's value) is read
         # before the inner step, which may advance it. With record_every=1 the recorded step is
-        # always the latest one, so m_t and v_t are not copied: snapshot() reads the wrapped
-        # optimizer's own state, which holds exactly those values.
+        # always the latest one, so m_t and v_t are not copied (snapshot() reads the wrapped
+        # optimizer's own state, which holds exactly those values) and the update slot keeps
+        # theta_{t-1}: snapshot() subtracts it from theta_t, the same float operation as in the step.
         def before():
             learning_rate = tf.convert_to_tensor(self.inner_optimizer.learning_rate)
             self._recorded_lr.assign(tf.cast(learning_rate, self._recorded_lr.dtype))
@@ -324,9 +326,9 @@ class RecordingOptimizer(keras.optimizers.Optimizer):
 
         def after():
             step = step_before + 1
-            for _, variable in present:
-                i = self._get_variable_index(variable)
-                if not every_step:  # with record_every=1 the moments are read from the inner optimizer
+            if not every_step:  # with record_every=1 snapshot() derives these (see above)
+                for _, variable in present:
+                    i = self._get_variable_index(variable)
                     state = self._reader.read(i, variable.dtype)
                     targets = (
                         (self._first_slots, state.first_moment),
@@ -335,9 +337,9 @@ class RecordingOptimizer(keras.optimizers.Optimizer):
                     for slot_list, value in targets:
                         if slot_list is not None:
                             self._assign(distribution, cross_replica, slot_list[i], value)
-                update_slot = self._update_slots[i]
-                applied = tf.convert_to_tensor(variable) - tf.convert_to_tensor(update_slot)
-                self._assign(distribution, cross_replica, update_slot, applied)
+                    update_slot = self._update_slots[i]
+                    applied = tf.convert_to_tensor(variable) - tf.convert_to_tensor(update_slot)
+                    self._assign(distribution, cross_replica, update_slot, applied)
             self._recorded_step.assign(step)
             self._recorded_finite.assign(tf.cast(finite, tf.int64))
             return tf.constant(True)
@@ -418,7 +420,8 @@ class RecordingOptimizer(keras.optimizers.Optimizer):
 
         step = int(np.asarray(self._recorded_step.numpy()))
         gradients = read(self._gradient_slots)
-        if self.record_every == 1:  # the recorded step is the latest: the inner optimizer's state
+        latest = self.record_every == 1 and step > 0  # the recorded step is the latest step
+        if latest:
             first, second = self._current_moments()
         else:
             first, second = read(self._first_slots), read(self._second_slots)
@@ -444,7 +447,7 @@ class RecordingOptimizer(keras.optimizers.Optimizer):
             preconditioner=tuple(precond),
             effective_preconditioner=tuple(effective),
             effective_learning_rate=effective_lr,
-            updates=read(self._update_slots),
+            updates=self._latest_updates() if latest else read(self._update_slots),
             nonfinite_steps=int(np.asarray(self._nonfinite_steps.numpy())),
             gradients_finite=bool(np.asarray(self._recorded_finite.numpy())),
         )
@@ -457,6 +460,13 @@ class RecordingOptimizer(keras.optimizers.Optimizer):
         first = tuple(np.asarray(s.first_moment) for s in states) if self._first_slots else None
         second = tuple(np.asarray(s.second_moment) for s in states) if self._second_slots else None
         return first, second
+
+    def _latest_updates(self):
+        """theta_t - theta_{t-1}: the variables now minus their values before the latest step."""
+        return tuple(
+            np.asarray(keras.ops.convert_to_numpy(v) - s.numpy(), dtype=s.dtype)
+            for v, s in zip(self._trainable_variables, self._update_slots, strict=True)
+        )
 
     def summary(self) -> StateSummary:
         """Scalars of the latest recorded step: norms, Q range/anisotropy, effective-lr quantiles.
