@@ -36,8 +36,9 @@ the variables) and flat (:meth:`HessianOperator.matvec`, float64 NumPy vectors o
 ``mvp_fn`` that the algorithms in :mod:`tfescape.hessian.lanczos` and the probes take).
 :meth:`HessianOperator.matmat` multiplies several vectors in one pass over the data: per batch the
 forward pass and the first backward sweep are shared and each vector adds one backward sweep through
-the gradient, so a product costs less than one from ``matvec`` (on a tanh MLP over the digits, 1.8x a
-gradient pass per product with 16 vectors, against 2.3-3.1x for ``matvec``; benchmarks/README.md).
+the gradient, so a product costs less than one from ``matvec`` (on a tanh MLP over the digits,
+1.8-2.2x a gradient pass per product with 16 vectors, against 2.3-3.2x for ``matvec``;
+benchmarks/README.md).
 The trace, diagonal and density probes use it for their sketches, probes and Lanczos starts.
 
 Example:
