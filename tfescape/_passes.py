@@ -93,10 +93,20 @@ class ResidentBatches:
             runs.append(_Run(stacked[0], stacked[1], len(group), batch_size))
         return cls(runs)
 
-    def weighted_sum(self, batch_fn: Callable, *, jit_compile: bool = False) -> Callable:
+    def weighted_sum(
+        self,
+        batch_fn: Callable,
+        *,
+        jit_compile: bool = False,
+        prepare: Callable | None = None,
+        input_signature=None,
+    ) -> Callable:
         """A tf.function ``(*extra) -> sum_b n_b * flat(batch_fn(x_b, y_b, *extra))`` (float64 vector).
 
-        ``batch_fn`` returns a list of tensors; they are cast to float64 and concatenated.
+        ``batch_fn`` returns a list of tensors; they are cast to float64 and concatenated. ``prepare``,
+        if given, maps the call's arguments once per pass (before the loop over batches) to the
+        ``extra`` arguments of ``batch_fn``, e.g. to split a flat vector into per-variable tensors.
+        ``input_signature`` is passed to tf.function (e.g. a leading dimension of None: one trace).
         """
         runs = self._runs
 
@@ -106,6 +116,8 @@ class ResidentBatches:
             return tf.constant(float(n), tf.float64) * flat
 
         def total(*extra):
+            if prepare is not None:
+                extra = tuple(prepare(*extra))
             result = None
             for run in runs:
                 if run.count == 1:
@@ -121,6 +133,8 @@ class ResidentBatches:
                     result = result + weighted(_at(run.x, i), _at(run.y, i), run.batch_size, extra)
             return result
 
+        if input_signature is not None:
+            return tf.function(total, jit_compile=jit_compile, input_signature=input_signature)
         return tf.function(total, jit_compile=jit_compile, reduce_retracing=True)
 
 

@@ -228,3 +228,45 @@ def test_one_compiled_pass_equals_the_per_batch_loop(mlp_case, jit_compile):
     assert loss == pytest.approx(streamed_loss, rel=1e-12)
     assert resident.loss() == pytest.approx(loss, rel=1e-12)
     np.testing.assert_allclose(grad, streamed_grad, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("method", ["forward_over_reverse", "reverse_over_reverse"])
+def test_matmat_equals_one_product_at_a_time(mlp_case, method):
+    # 21 columns: one shared pass of MATMAT_BLOCK = 16 columns and one of 5, over uneven batches.
+    case = mlp_case
+    dataset = tf.data.Dataset.from_tensor_slices((case.x, case.y)).batch(7)
+    op = HessianOperator(case.model, case.loss, dataset, method=method)
+    vectors = np.random.default_rng(3).standard_normal((op.dim, 21))
+    one_at_a_time = np.stack([op.matvec(v) for v in vectors.T], axis=1)
+    before = op.num_hvps
+    together = op.matmat(vectors)
+    assert together.shape == (op.dim, 21) and op.num_hvps == before + 21
+    np.testing.assert_allclose(together, one_at_a_time, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(together, case.hessian @ vectors, rtol=1e-9, atol=1e-11)
+
+
+def test_matmat_without_resident_data_computes_columns_one_by_one(mlp_case):
+    case = mlp_case
+    dataset = tf.data.Dataset.from_tensor_slices((case.x, case.y)).batch(7)
+    streamed = HessianOperator(case.model, case.loss, dataset, max_resident_bytes=0)
+    vectors = np.random.default_rng(4).standard_normal((streamed.dim, 3))
+    np.testing.assert_allclose(streamed.matmat(vectors), case.hessian @ vectors, rtol=1e-9, atol=1e-11)
+    assert streamed.num_hvps == 3
+    assert streamed.matmat(np.zeros((streamed.dim, 0))).shape == (streamed.dim, 0)
+
+
+def test_matmat_rejects_a_flat_vector(mlp_case):
+    op = HessianOperator(mlp_case.model, mlp_case.loss, (mlp_case.x, mlp_case.y))
+    with pytest.raises(ValueError, match=r"one vector per column"):
+        op.matmat(np.ones(op.dim))
+
+
+def test_matmat_under_xla_serves_every_width_from_one_graph(mlp_case):
+    case = mlp_case
+    dataset = tf.data.Dataset.from_tensor_slices((case.x, case.y)).batch(7)
+    op = HessianOperator(case.model, case.loss, dataset, jit_compile=True)
+    vectors = np.random.default_rng(5).standard_normal((op.dim, 5))
+    np.testing.assert_allclose(op.matmat(vectors), case.hessian @ vectors, rtol=1e-9, atol=1e-11)
+    three = vectors[:, :3]
+    np.testing.assert_allclose(op.matmat(three), case.hessian @ three, rtol=1e-9, atol=1e-11)
+    assert op._passes["block"].experimental_get_tracing_count() == 1

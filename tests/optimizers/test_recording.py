@@ -422,3 +422,15 @@ def test_sparse_embedding_gradients_are_recorded_densely():
     assert gradient.shape == (10, 2) and snap.gradients_finite
     assert np.all(gradient[[0, 4, 5, 6, 7, 8, 9]] == 0) and np.all(gradient[[1, 2, 3]] != 0)
     np.testing.assert_allclose(snap.updates[0], model.trainable_variables[0].numpy() - before, atol=1e-7)
+
+
+@pytest.mark.parametrize("record_every", [1, 3])
+def test_snapshot_before_the_first_step_is_zeros(record_every):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    optimizer = RecordingOptimizer(keras.optimizers.Adam(0.1), record_every=record_every)
+    optimizer.build(model.trainable_variables)
+    snap = optimizer.snapshot()
+    assert snap.step == 0
+    for field in ("gradients", "first_moments", "second_moments", "updates"):
+        for array in getattr(snap, field):
+            np.testing.assert_array_equal(array, np.zeros_like(array), err_msg=field)

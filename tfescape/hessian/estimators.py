@@ -41,7 +41,8 @@ from tfescape.hessian.lanczos import (
     EigenResult,
     _check_dim,
     _checked_mvp,
-    lanczos,
+    _LanczosIteration,
+    _start_vector,
     lanczos_eigenvalues,
     power_iteration,
 )
@@ -49,6 +50,10 @@ from tfescape.hessian.lanczos import (
 logger = logging.getLogger(__name__)
 
 MvpFn = Callable[[np.ndarray], np.ndarray]
+MatmatFn = Callable[[np.ndarray], np.ndarray]
+
+PRODUCT_BLOCK = 16
+"""With ``matmat_fn``, at most this many products are requested in one call."""
 
 TRACE_METHODS = ("hutch++", "hutchinson")
 EIGEN_METHODS = ("lanczos", "power")
@@ -187,6 +192,7 @@ def trace_of(
     rtol: float | None = None,
     max_probes: int = 1000,
     seed=None,
+    matmat_fn: MatmatFn | None = None,
 ) -> TraceResult:
     """Estimate tr(H) from matrix-vector products: a fixed budget, or until a relative standard error.
 
@@ -211,6 +217,13 @@ def trace_of(
         rtol: target relative standard error (> 0), or None for the fixed budget.
         max_probes: with ``rtol``, the most products to spend (>= num_probes).
         seed: seed of the probes.
+        matmat_fn: optional V -> H V on float64 arrays of shape (dim, k), e.g.
+            :meth:`HessianOperator.matmat <tfescape.hessian.hvp.HessianOperator.matmat>`, which
+            shares one pass over the data among several products. Products are then requested in
+            blocks (at most ``PRODUCT_BLOCK``), with the same probes in the same order, so the result
+            equals the one from ``mvp_fn`` alone up to rounding. With ``rtol`` the block sizes follow
+            the predicted number of probes still needed; products computed past the stopping point
+            (rarely more than a few) are discarded and not counted in ``num_probes``.
 
     Returns:
         TraceResult.
@@ -227,35 +240,36 @@ def trace_of(
     if num_probes < minimum:
         raise ValueError(f"{method} needs num_probes >= {minimum} (to estimate its error), got {num_probes}.")
     budget = _adaptive_budget(rtol, num_probes, max_probes)
+    products = _Products(mvp_fn, matmat_fn, dim)
     if method == "hutchinson":
         seeds = iter(_random.split_seeds(seed, budget, salt="hutchinson_trace"))
         exact, sketch = 0.0, 0
 
-        def sample():
-            return _quadratic_form(mvp_fn, _random.rademacher_vector(next(seeds), dim), dim)
+        def samples_of(count):
+            probes = _rademacher_columns(seeds, count, dim)
+            return [z @ hz for z, hz in zip(probes.T, products(probes).T, strict=True)]
 
     else:
         sketch = num_probes // 3
         seeds = iter(_random.split_seeds(seed, budget - sketch, salt="hutch_plus_plus"))
-        images = np.stack(
-            [_checked_mvp(mvp_fn, _random.rademacher_vector(next(seeds), dim), dim) for _ in range(sketch)],
-            axis=1,
-        )
-        basis = _orthonormal_range(images)
-        exact = sum(float(q @ _checked_mvp(mvp_fn, q, dim)) for q in basis.T)
+        basis = _orthonormal_range(products(_rademacher_columns(seeds, sketch, dim)))
+        exact = sum(float(q @ hq) for q, hq in zip(basis.T, products(basis).T, strict=True))
         sketch += basis.shape[1]
 
-        def sample():
-            z = _random.rademacher_vector(next(seeds), dim)
-            z = z - basis @ (basis.T @ z)
-            hz = _checked_mvp(mvp_fn, z, dim)
-            return float(z @ (hz - basis @ (basis.T @ hz)))
+        def samples_of(count):
+            probes = [z - basis @ (basis.T @ z) for z in _rademacher_columns(seeds, count, dim).T]
+            images = products(np.stack(probes, axis=1)).T if probes else []
+            return [z @ (hz - basis @ (basis.T @ hz)) for z, hz in zip(probes, images, strict=True)]
 
     first = num_probes - 2 * (num_probes // 3) if method == "hutch++" else num_probes
     most = budget - (num_probes - first)  # stochastic samples allowed within the budget
-    samples = [sample() for _ in range(first)]
+    samples = [float(v) for v in samples_of(first)]
     while rtol is not None and len(samples) < most and not _trace_within(exact, samples, rtol):
-        samples.append(sample())
+        needed = _predicted_more(len(samples), _trace_relative_error(exact, samples) / rtol)
+        for value in samples_of(products.block(needed, most - len(samples))):
+            samples.append(float(value))
+            if len(samples) >= most or _trace_within(exact, samples, rtol):
+                break
     estimate, stderr = exact + float(np.mean(samples)), _stderr(samples)
     relative = stderr / abs(estimate) if estimate != 0 else math.inf
     converged = rtol is None or relative <= rtol
@@ -279,6 +293,7 @@ def diagonal_of(
     rtol: float | None = None,
     max_probes: int = 1000,
     seed=None,
+    matmat_fn: MatmatFn | None = None,
 ) -> DiagonalResult:
     """Estimate diag(H): Hutchinson-style mean of z * (H z), or exactly from unit vectors.
 
@@ -295,6 +310,13 @@ def diagonal_of(
         rtol: target relative standard error (> 0), or None for the fixed budget.
         max_probes: with ``rtol``, the most probes to spend.
         seed: seed of the probes.
+        matmat_fn: optional V -> H V on float64 arrays of shape (dim, k), e.g.
+            :meth:`HessianOperator.matmat <tfescape.hessian.hvp.HessianOperator.matmat>`, which
+            shares one pass over the data among several products. Products are then requested in
+            blocks (at most ``PRODUCT_BLOCK``), with the same probes in the same order, so the result
+            equals the one from ``mvp_fn`` alone up to rounding. With ``rtol`` the block sizes follow
+            the predicted number of probes still needed; products computed past the stopping point
+            (rarely more than a few) are discarded and not counted in ``num_probes``.
 
     Returns:
         DiagonalResult.
@@ -303,13 +325,14 @@ def diagonal_of(
         ValueError: fewer than 2 probes, rtol <= 0, max_probes < num_probes.
     """
     _check_dim(dim)
+    products = _Products(mvp_fn, matmat_fn, dim)
     if exact:
         diag = np.empty(dim)
-        unit = np.zeros(dim)
-        for i in range(dim):
-            unit[i] = 1.0
-            diag[i] = _checked_mvp(mvp_fn, unit, dim)[i]
-            unit[i] = 0.0
+        for start in range(0, dim, products.block(dim, dim)):
+            stop = min(start + products.block(dim, dim), dim)
+            units = np.zeros((dim, stop - start))
+            units[np.arange(start, stop), np.arange(stop - start)] = 1.0
+            diag[start:stop] = products(units)[np.arange(start, stop), np.arange(stop - start)]
         return DiagonalResult(diag, np.zeros(dim), "exact", dim, 0.0, True)
     if num_probes is None:
         num_probes = 100 if rtol is None else 12
@@ -318,15 +341,23 @@ def diagonal_of(
     budget = _adaptive_budget(rtol, num_probes, max_probes)
     seeds = _random.split_seeds(seed, budget, salt="hutchinson_diagonal")
     total, total_sq = np.zeros(dim), np.zeros(dim)
-    count = 0
-    while count < budget:
-        z = _random.rademacher_vector(seeds[count], dim)
-        sample = z * _checked_mvp(mvp_fn, z, dim)
-        total += sample
-        total_sq += sample**2
-        count += 1
-        if count >= num_probes and (rtol is None or _diagonal_error(total, total_sq, count)[2] <= rtol):
-            break
+    count, done = 0, False
+    while count < budget and not done:
+        if count < num_probes:
+            wanted = num_probes - count
+        else:
+            wanted = _predicted_more(count, _diagonal_error(total, total_sq, count)[2] / rtol)
+        block = products.block(wanted, budget - count)
+        probes = _rademacher_columns(iter(seeds[count : count + block]), block, dim)
+        for sample in (probes * products(probes)).T:
+            total += sample
+            total_sq += sample**2
+            count += 1
+            done = count >= num_probes and (
+                rtol is None or _diagonal_error(total, total_sq, count)[2] <= rtol
+            )
+            if done:
+                break
     mean, stderr, relative = _diagonal_error(total, total_sq, count)
     converged = rtol is None or relative <= rtol
     if not converged:
@@ -377,6 +408,7 @@ def spectral_density_of(
     sigma: float | None = None,
     reorthogonalize: bool = True,
     seed=None,
+    matmat_fn: MatmatFn | None = None,
 ) -> DensityResult:
     """Smoothed eigenvalue density by stochastic Lanczos quadrature.
 
@@ -391,6 +423,9 @@ def spectral_density_of(
         sigma: Gaussian kernel width; default 1% of the node range (or 1e-3 if that range is 0).
         reorthogonalize: full reorthogonalization in each Lanczos run (memory O(dim x num_iters)).
         seed: seed of the starting vectors.
+        matmat_fn: optional V -> H V on float64 arrays of shape (dim, k); the Lanczos runs from the
+            random starts then advance in lockstep, one call per step for all runs (the same
+            iterations as with ``mvp_fn`` alone, equal up to rounding).
 
     Returns:
         DensityResult.
@@ -415,8 +450,9 @@ def spectral_density_of(
     nodes = np.full((num_random_starts, m), np.nan)
     weights = np.zeros((num_random_starts, m))
     total = 0
-    for i, s in enumerate(_random.split_seeds(seed, num_random_starts, salt="spectral_density")):
-        run = lanczos(mvp_fn, dim=dim, num_iters=m, seed=s, reorthogonalize=reorthogonalize)
+    starts = _random.split_seeds(seed, num_random_starts, salt="spectral_density")
+    runs = _lanczos_runs(_Products(mvp_fn, matmat_fn, dim), starts, m, reorthogonalize)
+    for i, run in enumerate(runs):
         size = run.ritz_values.size
         nodes[i, :size], weights[i, :size] = run.ritz_values, run.quadrature_weights
         total += run.num_mvps
@@ -437,8 +473,98 @@ def _gaussian_mixture(grid, nodes, weights, sigma):
     return (kernel * weights[None]).sum(axis=2).mean(axis=1)
 
 
-def _quadratic_form(mvp_fn, z, dim):
-    return float(z @ _checked_mvp(mvp_fn, z, dim))
+def _lanczos_runs(products, seeds, num_iters, reorthogonalize):
+    """One Lanczos run of ``num_iters`` steps per seed (as :func:`lanczos`), the runs in lockstep.
+
+    Without a matmat_fn each run finishes before the next starts, as repeated calls to lanczos do.
+    """
+    iterations = [
+        _LanczosIteration(
+            products.mvp_fn,
+            _start_vector(products.dim, s, None, salt="lanczos"),
+            reorthogonalize=reorthogonalize,
+            capacity=num_iters,
+        )
+        for s in seeds
+    ]
+    groups = [iterations] if products.batched else [[it] for it in iterations]
+    for group in groups:
+        for _ in range(num_iters):
+            active = [it for it in group if not it.exhausted]
+            if not active:
+                break
+            if len(active) == 1:
+                active[0].step()
+                continue
+            images = products(np.stack([it.vector for it in active], axis=1))
+            for it, image in zip(active, images.T, strict=True):
+                it.step(image)
+    return [it.result() for it in iterations]
+
+
+class _Products:
+    """H V for the columns of V: through matmat_fn in blocks, or column by column through mvp_fn."""
+
+    def __init__(self, mvp_fn, matmat_fn, dim):
+        self.mvp_fn, self.dim = mvp_fn, dim
+        self._matmat = matmat_fn
+        self.batched = matmat_fn is not None
+
+    def block(self, wanted: int, at_most: int) -> int:
+        """How many products to request next: ``wanted`` within [1, at_most], in blocks if batched."""
+        limit = PRODUCT_BLOCK if self.batched else 1
+        return max(1, min(int(wanted), int(at_most), limit))
+
+    def __call__(self, vectors: np.ndarray) -> np.ndarray:
+        k = vectors.shape[1]
+        if not self.batched or k == 1:
+            columns = [_checked_mvp(self.mvp_fn, v, self.dim) for v in vectors.T]
+            return np.stack(columns, axis=1) if columns else np.zeros((self.dim, 0))
+        images = []
+        for start in range(0, k, PRODUCT_BLOCK):
+            block = vectors[:, start : start + PRODUCT_BLOCK]
+            if block.shape[1] == 1:
+                images.append(_checked_mvp(self.mvp_fn, block[:, 0], self.dim)[:, None])
+            else:
+                images.append(_checked_matmat(self._matmat, np.ascontiguousarray(block), self.dim))
+        return np.concatenate(images, axis=1)
+
+
+def _checked_matmat(matmat_fn, vectors, dim):
+    out = np.asarray(matmat_fn(vectors), dtype=np.float64)
+    if out.shape != vectors.shape:
+        raise ValueError(f"matmat_fn must return an array of shape {vectors.shape}, got {out.shape}.")
+    if not np.all(np.isfinite(out)):
+        raise ValueError(
+            f"matmat_fn returned {int(np.sum(~np.isfinite(out)))} non-finite value(s) (NaN or inf): the "
+            "Hessian is not finite here. Check that the loss is finite at these weights (a diverged model "
+            "or NaN/inf in the data gives NaN curvature) before probing the Hessian."
+        )
+    return out
+
+
+def _rademacher_columns(seeds, count, dim):
+    """(dim, count) Rademacher probes from the next ``count`` seeds (the same draws as one at a time)."""
+    if count == 0:
+        return np.zeros((dim, 0))
+    return np.stack([_random.rademacher_vector(next(seeds), dim) for _ in range(count)], axis=1)
+
+
+def _predicted_more(count, error_ratio) -> int:
+    """About half the further samples needed for the error to fall by ``error_ratio`` (>= 1).
+
+    The standard error falls like 1/sqrt(samples), so count * error_ratio^2 samples are predicted in
+    all; asking for half of the remainder keeps products wasted past the stopping point rare.
+    """
+    if not math.isfinite(error_ratio):
+        return 1
+    return max(1, math.ceil(0.5 * count * (error_ratio**2 - 1.0)))
+
+
+def _trace_relative_error(exact, samples) -> float:
+    estimate = exact + float(np.mean(samples))
+    stderr = _stderr(samples)
+    return stderr / abs(estimate) if estimate != 0 and math.isfinite(stderr) else math.inf
 
 
 def _stderr(samples) -> float:

@@ -135,12 +135,18 @@ class _LanczosIteration:
         self._rows[self._count] = q
         self._count += 1
 
-    def step(self) -> None:
+    @property
+    def vector(self) -> np.ndarray:
+        """The unit vector q_j whose product the next step needs."""
+        return self._q
+
+    def step(self, product: np.ndarray | None = None) -> None:
+        """One Lanczos step; ``product`` is H q_j if already computed (checked), else mvp_fn is called."""
         q = self._q
         self.just_restarted = False
         if self._reorth:
             self._append(q)
-        w = _checked_mvp(self._mvp, q, self._dim)
+        w = _checked_mvp(self._mvp, q, self._dim) if product is None else product
         scale = np.linalg.norm(w)
         alpha = float(q @ w)
         w = w - alpha * q - (self.betas[-1] if self.betas else 0.0) * self._q_prev

@@ -89,6 +89,7 @@ def trace(
     return trace_of(
         op.matvec,
         dim=op.dim,
+        matmat_fn=op.matmat,
         num_probes=num_probes,
         method=method,
         rtol=rtol,
@@ -121,6 +122,7 @@ def diagonal(
     return diagonal_of(
         op.matvec,
         dim=op.dim,
+        matmat_fn=op.matmat,
         num_probes=num_probes,
         exact=exact,
         rtol=rtol,
@@ -155,6 +157,7 @@ def spectral_density(
     return spectral_density_of(
         op.matvec,
         dim=op.dim,
+        matmat_fn=op.matmat,
         num_random_starts=num_random_starts,
         num_iters=num_iters,
         grid=grid,

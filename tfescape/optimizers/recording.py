@@ -13,7 +13,10 @@ non-trainable variables (one slot per trainable variable and quantity):
 The preconditioners, the paper's Q_t and (Adam family) Keras' effective Q'_t, and the effective
 learning rate lr_t / Q'_t are functions of v_t, t and the hyperparameters; they are computed from the
 recorded values when read (float64 math, returned in the variable's dtype), which keeps the train step
-to four copies per variable.
+to four copies per variable. With ``record_every=1`` every step is recorded, so the recorded m_t and v_t
+are always the wrapped optimizer's current state: they are read from it instead of copied, and the
+update theta_t - theta_{t-1} is computed when read from the variable and its value before the step
+(two copies per variable and step, no conditionals in the step).
 
 It also counts steps whose gradients contain NaN or inf, on every step (``nonfinite_steps``, one
 summing pass over the gradients); those gradients reach the inner optimizer unchanged, exactly as
@@ -306,7 +309,10 @@ class RecordingOptimizer(keras.optimizers.Optimizer):
 
         # Everything recorded lives inside the two conds: a step that is not recorded pays only the
         # finiteness count and the two predicates. The learning rate (a schedule's value) is read
-        # before the inner step, which may advance it.
+        # before the inner step, which may advance it. With record_every=1 the recorded step is
+        # always the latest one, so m_t and v_t are not copied (snapshot() reads the wrapped
+        # optimizer's own state, which holds exactly those values) and the update slot keeps
+        # theta_{t-1}: snapshot() subtracts it from theta_t, the same float operation as in the step.
         def before():
             learning_rate = tf.convert_to_tensor(self.inner_optimizer.learning_rate)
             self._recorded_lr.assign(tf.cast(learning_rate, self._recorded_lr.dtype))
@@ -320,26 +326,41 @@ class RecordingOptimizer(keras.optimizers.Optimizer):
 
         def after():
             step = step_before + 1
-            for _, variable in present:
-                i = self._get_variable_index(variable)
-                state = self._reader.read(i, variable.dtype)
-                targets = ((self._first_slots, state.first_moment), (self._second_slots, state.second_moment))
-                for slot_list, value in targets:
-                    if slot_list is not None:
-                        self._assign(distribution, cross_replica, slot_list[i], value)
-                update_slot = self._update_slots[i]
-                applied = tf.convert_to_tensor(variable) - tf.convert_to_tensor(update_slot)
-                self._assign(distribution, cross_replica, update_slot, applied)
+            if not every_step:  # with record_every=1 snapshot() derives these (see above)
+                for _, variable in present:
+                    i = self._get_variable_index(variable)
+                    state = self._reader.read(i, variable.dtype)
+                    targets = (
+                        (self._first_slots, state.first_moment),
+                        (self._second_slots, state.second_moment),
+                    )
+                    for slot_list, value in targets:
+                        if slot_list is not None:
+                            self._assign(distribution, cross_replica, slot_list[i], value)
+                    update_slot = self._update_slots[i]
+                    applied = tf.convert_to_tensor(variable) - tf.convert_to_tensor(update_slot)
+                    self._assign(distribution, cross_replica, update_slot, applied)
             self._recorded_step.assign(step)
             self._recorded_finite.assign(tf.cast(finite, tf.int64))
             return tf.constant(True)
 
+        def inner_step():
+            if cross_replica:
+                distribution.extended.call_for_each_replica(
+                    self.inner_optimizer.apply, args=(grads, variables)
+                )
+            else:
+                self.inner_optimizer.apply(grads, variables)
+
+        every_step = self.record_every == 1
+        if every_step:  # every step is recorded: no conditionals
+            before()
+            inner_step()
+            after()
+            return
         skip = lambda: tf.constant(False)  # noqa: E731
         tf.cond(record, before, skip)
-        if cross_replica:
-            distribution.extended.call_for_each_replica(self.inner_optimizer.apply, args=(grads, variables))
-        else:
-            self.inner_optimizer.apply(grads, variables)
+        inner_step()
         tf.cond(record, after, skip)
 
     def _all_finite(self, distribution, grads, cross_replica):
@@ -399,7 +420,11 @@ class RecordingOptimizer(keras.optimizers.Optimizer):
 
         step = int(np.asarray(self._recorded_step.numpy()))
         gradients = read(self._gradient_slots)
-        first, second = read(self._first_slots), read(self._second_slots)
+        latest = self.record_every == 1 and step > 0  # the recorded step is the latest step
+        if latest:
+            first, second = self._current_moments()
+        else:
+            first, second = read(self._first_slots), read(self._second_slots)
         precond, effective = [], []
         with np.errstate(divide="ignore", invalid="ignore"):  # step 0: nothing recorded, Q undefined
             for i, g in enumerate(gradients):
@@ -422,9 +447,25 @@ class RecordingOptimizer(keras.optimizers.Optimizer):
             preconditioner=tuple(precond),
             effective_preconditioner=tuple(effective),
             effective_learning_rate=effective_lr,
-            updates=read(self._update_slots),
+            updates=self._latest_updates() if latest else read(self._update_slots),
             nonfinite_steps=int(np.asarray(self._nonfinite_steps.numpy())),
             gradients_finite=bool(np.asarray(self._recorded_finite.numpy())),
+        )
+
+    def _current_moments(self):
+        """(m, v) of the wrapped optimizer now, as tuples of arrays (None where it has no such state)."""
+        states = [
+            self._reader.read(i, variable.dtype) for i, variable in enumerate(self._trainable_variables)
+        ]
+        first = tuple(np.asarray(s.first_moment) for s in states) if self._first_slots else None
+        second = tuple(np.asarray(s.second_moment) for s in states) if self._second_slots else None
+        return first, second
+
+    def _latest_updates(self):
+        """theta_t - theta_{t-1}: the variables now minus their values before the latest step."""
+        return tuple(
+            np.asarray(keras.ops.convert_to_numpy(v) - s.numpy(), dtype=s.dtype)
+            for v, s in zip(self._trainable_variables, self._update_slots, strict=True)
         )
 
     def summary(self) -> StateSummary:
