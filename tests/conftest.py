@@ -53,3 +53,41 @@ def two_device_strategy():
     return tf.distribute.MirroredStrategy(
         devices[:2], cross_device_ops=tf.distribute.ReductionToOneDevice()
     )
+
+
+# One new interpreter serves every check that needs a process this test session has not configured (its
+# own TensorFlow start-up costs seconds): started with KERAS_BACKEND unset, it reports the Keras backend
+# that importing tfescape selected, then the first batches of epochs 0 and 3 of digits (seed 7).
+FRESH_PROCESS_SCRIPT = """\
+import numpy as np
+import tfescape, keras
+print('backend', keras.backend.backend())
+from tfescape.data import load_dataset, set_data_epoch
+train, _, _ = load_dataset('digits', batch_size=32, seed=7)
+for epoch in (0, 3):
+    set_data_epoch(train, epoch)
+    x, y = next(iter(train))
+    print('batch', epoch, float(np.sum(x.numpy().astype(np.float64))), ' '.join(map(str, y.numpy())))
+"""
+
+
+@pytest.fixture(scope="session")
+def fresh_process():
+    """What FRESH_PROCESS_SCRIPT printed: ``{"backend": name, "batches": {epoch: (labels, sum of x)}}``."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    run = subprocess.run(
+        [sys.executable, "-c", FRESH_PROCESS_SCRIPT], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = {"batches": {}}
+    for line in run.stdout.splitlines():
+        kind, _, rest = line.partition(" ")
+        if kind == "backend":
+            report["backend"] = rest
+        elif kind == "batch":
+            epoch, total, labels = rest.split(" ", 2)
+            report["batches"][int(epoch)] = (labels, float(total))
+    return report

@@ -272,13 +272,24 @@ def test_a_run_prints_no_tensorflow_start_up_lines_unless_verbose(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     env["PYTHONPATH"] = root
 
-    def run(out, *flags):
+    def start(out, *flags):
         argv = ["tail-index", "--samples", str(tmp_path / "x.npy"), "--out", str(tmp_path / out), *flags]
-        return subprocess.run(
-            [sys.executable, "-m", "tfescape.cli", *argv], cwd=root, env=env, capture_output=True, text=True
+        return subprocess.Popen(
+            [sys.executable, "-m", "tfescape.cli", *argv],
+            cwd=root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
 
-    verbose, quiet = run("v", "-v"), run("q")
+    def finish(process):
+        stdout, stderr = process.communicate(timeout=300)
+        return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+    # The two runs are independent processes: start both, then wait (their start-ups overlap).
+    verbose_process, quiet_process = start("v", "-v"), start("q")
+    verbose, quiet = finish(verbose_process), finish(quiet_process)
     assert verbose.returncode == 0 and quiet.returncode == 0, verbose.stderr + quiet.stderr
     assert '"alpha"' in quiet.stdout and "tail-index: loading TensorFlow" in verbose.stderr
     if not _NATIVE_LINE.search(verbose.stderr):

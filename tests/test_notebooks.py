@@ -1,5 +1,10 @@
-"""The Colab notebooks run top to bottom in quick mode (TFESCAPE_QUICK=1), committed without outputs."""
+"""The Colab notebooks run top to bottom in quick mode (TFESCAPE_QUICK=1), committed without outputs.
 
+Each notebook runs in its own kernel; the kernels (mostly TensorFlow start-up) run side by side, as many
+at once as there are CPU cores up to ``PARALLEL_KERNELS``, and each notebook's test reads its own result.
+"""
+
+import asyncio
 import base64
 import glob
 import os
@@ -24,9 +29,10 @@ def test_all_notebooks_are_here():
     assert [name for name in EXPECTED if name in present] == present, f"unexpected notebooks: {present}"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=os.path.basename)
-def test_notebook_runs_in_quick_mode(path, monkeypatch):
-    nb = nbformat.read(path, as_version=4)
+PARALLEL_KERNELS = 2
+
+
+def _check_committed_form(nb):
     for cell in nb.cells:
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None, (
@@ -38,15 +44,42 @@ def test_notebook_runs_in_quick_mode(path, monkeypatch):
     )
     assert "TFESCAPE_QUICK" in "".join(c.source for c in nb.cells)
 
-    # The kernel inherits this environment: quick mode, offline, the checkout importable, quiet TensorFlow.
-    monkeypatch.setenv("TFESCAPE_QUICK", "1")
-    monkeypatch.setenv("TFESCAPE_OFFLINE", "1")
-    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
-    monkeypatch.setenv("PYTHONPATH", ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    client = NotebookClient(
-        nb, timeout=240, kernel_name="python3", resources={"metadata": {"path": os.path.dirname(path)}}
-    )
-    client.execute()  # raises CellExecutionError with the failing cell's traceback
+
+async def _execute_all(paths, parallel):
+    """Every notebook executed in its own kernel, ``parallel`` at a time: path -> notebook or exception."""
+    gate = asyncio.Semaphore(parallel)
+
+    async def execute(path):
+        nb = nbformat.read(path, as_version=4)
+        client = NotebookClient(
+            nb, timeout=240, kernel_name="python3", resources={"metadata": {"path": os.path.dirname(path)}}
+        )
+        async with gate:
+            await client.async_execute()  # raises CellExecutionError with the failing cell's traceback
+        return nb
+
+    results = await asyncio.gather(*(execute(p) for p in paths), return_exceptions=True)
+    return dict(zip(paths, results, strict=True))
+
+
+@pytest.fixture(scope="module")
+def executed_notebooks():
+    # The kernels inherit this environment: quick mode, offline, the checkout importable, quiet TensorFlow.
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("TFESCAPE_QUICK", "1")
+        env.setenv("TFESCAPE_OFFLINE", "1")
+        env.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
+        env.setenv("PYTHONPATH", ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        parallel = max(1, min(PARALLEL_KERNELS, os.cpu_count() or 1))
+        return asyncio.run(_execute_all(NOTEBOOKS, parallel))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=os.path.basename)
+def test_notebook_runs_in_quick_mode(path, executed_notebooks):
+    _check_committed_form(nbformat.read(path, as_version=4))
+    nb = executed_notebooks[path]
+    if isinstance(nb, BaseException):
+        raise nb
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert errors == []
     assert _assert_figures_are_images(nb), "every notebook shows at least one figure"

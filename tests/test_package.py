@@ -25,9 +25,6 @@ def test_import_under_other_backend_raises_clear_error():
     assert "KERAS_BACKEND='jax'" in result.stderr
 
 
-def test_import_selects_tensorflow_backend_when_unset():
-    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
-    code = "import tfescape, keras; print(keras.backend.backend())"
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().endswith("tensorflow")
+def test_import_selects_tensorflow_backend_when_unset(fresh_process):
+    # fresh_process (tests/conftest.py) ran `import tfescape, keras` in a new process without KERAS_BACKEND.
+    assert fresh_process["backend"] == "tensorflow"

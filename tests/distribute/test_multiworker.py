@@ -7,6 +7,7 @@ computing full gradients while worker 1 exits abruptly: worker 0 must stop with 
 """
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -20,21 +21,32 @@ RTOL = 1e-5
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+def cluster_and_single_process(tmp_path_factory):
+    """The cluster's run (output folder, worker runs) and the single-process values.
+
+    This process computes its values while the workers run (it would otherwise wait for them idle).
+    """
     out = tmp_path_factory.mktemp("multiworker")
-    runs = run_workers(
-        ["tests/distribute/_core_worker.py"],
-        out,
-        timeout=CLUSTER_TIMEOUT,
-        extra_env={"TFESCAPE_TEST_DIE_AFTER": str(DIE_AFTER), "TFESCAPE_TEST_COLLECTIVE_TIMEOUT": "120"},
-    )
-    return out, runs
+    with ThreadPoolExecutor(max_workers=1) as background:
+        workers = background.submit(
+            run_workers,
+            ["tests/distribute/_core_worker.py"],
+            out,
+            timeout=CLUSTER_TIMEOUT,
+            extra_env={"TFESCAPE_TEST_DIE_AFTER": str(DIE_AFTER), "TFESCAPE_TEST_COLLECTIVE_TIMEOUT": "120"},
+        )
+        values, _ = compute(None)
+        return (out, workers.result()), values
 
 
 @pytest.fixture(scope="module")
-def single_process():
-    values, _ = compute(None)
-    return values
+def cluster(cluster_and_single_process):
+    return cluster_and_single_process[0]
+
+
+@pytest.fixture(scope="module")
+def single_process(cluster_and_single_process):
+    return cluster_and_single_process[1]
 
 
 def _relative_error(got, want):

@@ -23,9 +23,10 @@ SMALL = dict(x0=[0.0], basin=Box(-1.0, 1.0), dt=0.05, num_paths=100, max_time=20
 
 
 def test_fixed_seed_reproduces_and_other_seed_differs():
-    a = first_exit_times(_ou(), seed=3, batch_size=64, **SMALL)
-    b = first_exit_times(_ou(), seed=3, batch_size=64, **SMALL)
-    c = first_exit_times(_ou(), seed=4, batch_size=64, **SMALL)
+    process = _ou()
+    a = first_exit_times(process, seed=3, batch_size=64, **SMALL)
+    b = first_exit_times(_ou(), seed=3, batch_size=64, **SMALL)  # a second process, compiled anew
+    c = first_exit_times(process, seed=4, batch_size=64, **SMALL)  # a's compiled loop, another seed
     np.testing.assert_array_equal(a.times, b.times)
     np.testing.assert_array_equal(a.exit_locations, b.exit_locations)
     assert not np.array_equal(a.times, c.times)
