@@ -195,6 +195,8 @@ def run_compare_command(args: argparse.Namespace) -> int:
         f"stages run: {', '.join(result.ran) or 'none'}; skipped (done before): "
         f"{', '.join(result.skipped) or 'none'}; {result.seconds:.1f} s"
     )
+    for sentence in result.diverged:
+        print(f"{sentence}: its noise, sharpness and escape were not measured (see the report)")
     return 0
 
 

@@ -177,6 +177,26 @@ def results_lock(path: str | os.PathLike) -> Iterator[None]:
             os.remove(lock)
 
 
+def remove_stale_temporaries(path: str | os.PathLike) -> list[str]:
+    """Delete the temporary files (``.tmp-*``, tfescape._atomic) that a killed run left in ``path``.
+
+    Call it only while holding :func:`results_lock`: no other process then writes into the folder.
+
+    Returns:
+        The paths removed.
+    """
+    removed = []
+    for folder, _, files in os.walk(os.fspath(path)):
+        for file in files:
+            if file.startswith(".tmp-"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(os.path.join(folder, file))
+                    removed.append(os.path.join(folder, file))
+    if removed:
+        logger.info("removed %d temporary file(s) left by an interrupted run", len(removed))
+    return removed
+
+
 def _lock_holder(lock: str) -> int | None:
     try:
         with open(lock, encoding="utf-8") as handle:

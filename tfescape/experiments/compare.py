@@ -32,7 +32,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tfescape.experiments._io import ResultsDir, results_lock
+from tfescape.experiments._io import ResultsDir, remove_stale_temporaries, results_lock
 from tfescape.experiments.config import DEFAULT_OPTIMIZERS, DISTRIBUTE, PRESETS, CompareConfig
 from tfescape.experiments.context import CompareContext
 from tfescape.experiments.stages import Stage, run_stages
@@ -64,6 +64,8 @@ class CompareResult:
     ran: tuple[str, ...]
     skipped: tuple[str, ...]
     seconds: float
+    diverged: tuple[str, ...] = ()
+    """One sentence per run whose training diverged (its later stages were skipped)."""
 
 
 def stage_list(config: CompareConfig) -> list[Stage]:
@@ -84,7 +86,7 @@ def stage_list(config: CompareConfig) -> list[Stage]:
         Stage(
             f"{kind}_{key}",
             text.format(labels[key]),
-            lambda ctx, fn=fn, key=key: fn(ctx, key),
+            (lambda ctx, fn=fn, key=key: fn(ctx, key)) if kind == "train" else _unless_diverged(fn, key),
             tuple(f"{n}_{key}" for n in needs),
         )
         for kind, fn, text, needs in per_run
@@ -107,6 +109,19 @@ def stage_list(config: CompareConfig) -> list[Stage]:
         )
     )
     return stages
+
+
+def _unless_diverged(stage_fn, key: str):
+    """``stage_fn(ctx, key)``, or nothing (a marker without a record) when run ``key``'s training diverged."""
+
+    def run(ctx):
+        why = ctx.divergence(key)
+        if why:
+            logger.warning("%s: skipped, its training %s", ctx.config.spec(key).label, why)
+            return None
+        return stage_fn(ctx, key)
+
+    return run
 
 
 def run_compare(
@@ -146,7 +161,11 @@ def run_compare(
     results = ResultsDir(out_dir, config.to_dict(), resume=resume)
     ctx = CompareContext(config, results, show_progress=show_progress)
     with results_lock(results.path):
+        remove_stale_temporaries(results.path)
         outcome = run_stages(stage_list(config), results, ctx, only=only)
         logger.info("figures and report: drawing from the saved data")
         md, html = build_report(ctx)
-    return CompareResult(results.path, md, html, outcome.ran, outcome.skipped, time.monotonic() - tick)
+    diverged = tuple(f"{s.label} {ctx.divergence(s.key)}" for s in config.specs if ctx.divergence(s.key))
+    return CompareResult(
+        results.path, md, html, outcome.ran, outcome.skipped, time.monotonic() - tick, diverged
+    )
