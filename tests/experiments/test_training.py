@@ -110,3 +110,28 @@ def test_sgd_and_adam_see_identical_batch_sequences(tmp_path, monkeypatch):
     assert seen["sgd"] == seen["adam"]
     per_epoch = steps // config.epochs
     assert seen["sgd"][:per_epoch] != seen["sgd"][per_epoch:]  # the order moves from epoch to epoch
+
+
+@pytest.mark.slow
+def test_a_diverged_optimizer_is_marked_and_the_healthy_one_still_analysed(tmp_path, capsys):
+    from tfescape import cli
+
+    argv = ["compare", "--smoke", "--optimizer", "sgd:lr=1e6", "--optimizer", "adam:lr=1e-3"]
+    assert cli.main([*argv, "--out", str(tmp_path), "--no-progress"]) == 0
+    assert "SGD diverged at epoch 1: training loss" in capsys.readouterr().out
+    summary = {row["quantity"]: row for row in read_csv(tmp_path / "summary.csv")}
+    assert summary["training outcome"]["SGD"] == "diverged (epoch 1)"
+    assert summary["training outcome"]["Adam"] == "finished"
+    measured = (
+        "tail index alpha, final",
+        "top Hessian eigenvalue",
+        "predicted escape from Adam minimum (iterations)",
+    )
+    for quantity in measured:
+        assert np.isnan(summary[quantity]["SGD"]) and np.isfinite(summary[quantity]["Adam"]), quantity
+    from_sgd = [row for quantity, row in summary.items() if "escape from SGD minimum" in quantity]
+    assert from_sgd and all(np.isnan(row["Adam"]) and np.isnan(row["SGD"]) for row in from_sgd)
+    assert not (tmp_path / "noise" / "sgd").exists() and not (tmp_path / "sharpness" / "sgd.json").exists()
+    report = (tmp_path / "report.md").read_text()
+    assert "Diverged: SGD diverged at epoch 1" in report
+    assert "SGD's training diverged at epoch 1" in report and "left out of the findings" in report

@@ -96,7 +96,7 @@ def build_report(ctx):
     opt_text = "; ".join(s.describe() for s in c.specs)
     intro = (
         f"{c.model} on {c.dataset}, {c.epochs} epochs of batch size {c.batch_size}, trained from one "
-        f"initialization (seed {c.seed}) with {opt_text}."
+        f"initialization (seed {c.seed}) with {opt_text}. {resumed_sentence(ctx)}"
     )
     from tfescape.experiments.findings import findings_section
 
@@ -110,6 +110,30 @@ def build_report(ctx):
         opening=() if opening is None else (opening,),
     )
     return write_report(report, results.path)
+
+
+def resumed_sentence(ctx) -> str:
+    """Whether the run was resumed: how many processes computed it, and which stages earlier ones did."""
+    from tfescape.experiments.compare import stage_list
+
+    processes = ctx.results.processes()
+    if len(processes) <= 1:
+        return "This run was computed in one process (never resumed)."
+    last = processes[-1]["process"]
+    earlier = [
+        s.name
+        for s in stage_list(ctx.config)
+        if (info := ctx.results.stage_info(s.name)) is not None and info.get("process") != last
+    ]
+    times = len(processes) - 1
+    return (
+        f"This run was resumed {times} time{'s' if times > 1 else ''}; "
+        + (
+            f"stages {', '.join(earlier)} were computed in an earlier process."
+            if earlier
+            else "every stage was finished by the last process."
+        )
+    )
 
 
 def _outcome(ctx, name: str, diverged: dict) -> str | None:
