@@ -8,6 +8,7 @@ a kill is a real SIGINT or SIGKILL. The uninterrupted run is made once per modul
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -114,8 +115,102 @@ def test_a_killed_and_resumed_run_writes_the_uninterrupted_summary(uninterrupted
     killed = run_until(out, sig, KILL_POINTS[where])
     assert killed.returncode != 0
     assert not os.path.exists(out / "summary.csv"), "the run finished before it was stopped"
+    if sig == signal.SIGINT:  # one line that says how to resume, no traceback
+        assert killed.returncode == 130, killed.stderr
+        assert killed.stderr.strip().splitlines()[-1] == (
+            f"tfescape: interrupted; rerun the same command to resume from {out}"
+        )
+        assert "Traceback" not in killed.stderr
     resumed = run_cli(out)
     assert resumed.returncode == 0, resumed.stderr
     assert summary_bytes(out) == summary_bytes(uninterrupted)
     assert temporaries(out) == []
     assert not os.path.exists(out / ".lock")
+    report = (out / "report.md").read_text()
+    assert "This run was resumed 1 time;" in report
+    if where != "training":
+        assert "stages train_sgd, train_adam" in report and "were computed in an earlier process" in report
+    assert "computed in one process (never resumed)" in (uninterrupted / "report.md").read_text()
+
+
+def finished_copy(uninterrupted, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(uninterrupted, out)
+    return out
+
+
+# One output of each kind, and how it is damaged; each belongs to a finished stage.
+DAMAGE = {
+    "csv": ("noise/sgd/tail_index.csv", "truncate"),
+    "json": ("sharpness/adam.json", "garbage"),
+    "npz": ("escape/observed_sgd_adam.npz", "delete"),
+    "h5": ("train/adam/final.weights.h5", "truncate"),
+    "marker": ("stages/escape.json", "garbage"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", sorted(DAMAGE))
+def test_a_damaged_stage_output_is_recomputed_to_the_uninterrupted_summary(uninterrupted, tmp_path, kind):
+    out = finished_copy(uninterrupted, tmp_path)
+    rel, how = DAMAGE[kind]
+    path = out / rel
+    if how == "truncate":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif how == "garbage":
+        path.write_text('{"broken": ')
+    else:
+        path.unlink()
+    rerun = run_cli(out)
+    assert rerun.returncode == 0, rerun.stderr
+    assert str(path) in rerun.stderr  # the one line that says which file made a stage run again
+    assert summary_bytes(out) == summary_bytes(uninterrupted)
+
+
+@pytest.mark.slow
+def test_a_damaged_output_outside_only_is_one_line_naming_the_file(uninterrupted, tmp_path):
+    out = finished_copy(uninterrupted, tmp_path)
+    (out / "sharpness" / "sgd_landscape.csv").write_text("")
+    rerun = run_cli(out, "--only", "observed")
+    assert rerun.returncode == 2
+    error = [line for line in rerun.stderr.splitlines() if "error" in line]
+    assert error == [
+        f"tfescape: error: {out / 'sharpness' / 'sgd_landscape.csv'} differs from the file the stage wrote "
+        "(checksum), an output of the finished stage 'sharpness_sgd'; rerun without --only (or add "
+        "sharpness_sgd to it) to recompute it."
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_finished_run_is_reported_from_a_read_only_folder(uninterrupted, tmp_path):
+    out = finished_copy(uninterrupted, tmp_path)
+    before = summary_bytes(out)
+    folders = [folder for folder, _, _ in os.walk(out)]
+    for folder in folders:
+        os.chmod(folder, 0o555)
+    try:
+        rerun = run_cli(out)
+    finally:
+        for folder in folders:
+            os.chmod(folder, 0o755)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"report: {out / 'report.md'}" in rerun.stdout and summary_bytes(out) == before
+
+
+@pytest.mark.slow
+def test_a_folder_that_cannot_be_written_keeps_its_report_or_says_what_is_missing(
+    uninterrupted, tmp_path, monkeypatch
+):
+    """As the previous test, for a user (root) whose permissions chmod does not limit."""
+    from tfescape.experiments import compare
+
+    out = finished_copy(uninterrupted, tmp_path)
+    monkeypatch.setattr(compare, "_writable", lambda folder: False)
+    written = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    result = compare.run_compare(compare.CompareConfig.preset("smoke"), out, show_progress=False)
+    assert result.report_md == str(out / "report.md") and result.ran == ()
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == written  # nothing written, no lock
+    (out / "stages" / "observed.json").unlink()
+    with pytest.raises(ValueError, match="is read-only and stage observed has not finished there"):
+        compare.run_compare(compare.CompareConfig.preset("smoke"), out, show_progress=False)

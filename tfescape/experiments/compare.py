@@ -178,7 +178,7 @@ def run_compare(
     tick = time.monotonic()
     results = ResultsDir(out_dir, config.to_dict(), resume=resume)
     ctx = CompareContext(config, results, show_progress=show_progress)
-    if not os.access(results.path, os.W_OK):
+    if not _writable(results.path):
         md, html = finished_report(results, stage_list(config))
         logger.info("%s is read-only: its run is finished and intact; the report stands", results.path)
         names = tuple(s.name for s in stage_list(config))
@@ -191,6 +191,10 @@ def run_compare(
     return CompareResult(
         results.path, md, html, outcome.ran, outcome.skipped, time.monotonic() - tick, _diverged(ctx)
     )
+
+
+def _writable(folder: str) -> bool:
+    return os.access(folder, os.W_OK)
 
 
 def _diverged(ctx) -> tuple[str, ...]:
