@@ -43,10 +43,16 @@ def run_cli(out, *extra: str) -> subprocess.CompletedProcess:
     )
 
 
+def _default_sigint():
+    """In the child: SIGINT raises KeyboardInterrupt (a shell starts background jobs with it ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_until(out, sig: int, ready: str, *, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run compare into ``out`` and send ``sig`` as soon as the file ``out/ready`` exists."""
     process = subprocess.Popen(
         compare_command(out),
+        preexec_fn=_default_sigint,
         cwd=ROOT,
         env=cli_env(),
         stdout=subprocess.PIPE,
