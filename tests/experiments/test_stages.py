@@ -149,3 +149,13 @@ def test_each_process_that_computes_is_counted_and_named_in_the_markers(tmp_path
     results = ResultsDir(tmp_path, {})
     assert [p["process"] for p in results.processes()] == [1, 2]
     assert [results.stage_info(s)["process"] for s in "abc"] == [1, 2, 2]
+
+
+def test_a_stage_whose_inputs_changed_in_an_earlier_process_runs_again(tmp_path):
+    calls = []
+    run_stages(_writing_pipeline(calls), ResultsDir(tmp_path, {}), tmp_path)
+    (tmp_path / "a.csv").unlink()
+    run_stages(_writing_pipeline(calls, value="3"), ResultsDir(tmp_path, {}), tmp_path, only=("a",))
+    calls.clear()
+    run_stages(_writing_pipeline(calls, value="3"), ResultsDir(tmp_path, {}), tmp_path)
+    assert calls == ["b"] and (tmp_path / "b.json").read_text() == '{"x": 3}'

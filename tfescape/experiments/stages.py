@@ -9,9 +9,9 @@ runner writes the record, with the SHA-256 of every output file, into the stage'
 runs again; :func:`read_record` reads a record back as its dataclass.
 
 A finished stage is trusted only while its files are intact: on a rerun, a stage whose output is missing
-or differs from its checksum runs again (one log line names the file), and so does every stage that reads
-the outputs of a stage recomputed with a different result. A damaged output of a stage that ``only``
-leaves out is an error that names the file.
+or differs from its checksum runs again (one log line names the file), and so does every stage whose
+inputs changed since it read them (each marker also keeps a digest of the output checksums of the stages
+it needs). A damaged output of a stage that ``only`` leaves out is an error that names the file.
 
 Example:
     >>> stages = [Stage("train_sgd", "train with SGD", lambda ctx: train(ctx, "sgd"))]
@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import glob
 import hashlib
+import json
 import logging
 import os
 import time
@@ -88,17 +89,23 @@ def run_stages(
     names = [s.name for s in stages]
     if len(set(names)) != len(names):
         raise ValueError(f"stage names must be unique, got {names}.")
-    ran, skipped, changed = [], [], set()
+    ran, skipped = [], []
     for stage in stages:
         selected = only is None or any(stage.name.startswith(p) for p in only)
         info = results.stage_info(stage.name) if results.resume else None
         damage = damaged_output(results, info) if info is not None else None
-        stale_inputs = sorted(changed & set(stage.needs)) if info is not None else []
+        stale_inputs = changed_inputs(results, stage, info) if info is not None else []
         if not selected:
             if damage is not None:
                 raise ValueError(
                     f"{damage}, an output of the finished stage {stage.name!r}; rerun without --only (or "
                     f"add {stage.name} to it) to recompute it."
+                )
+            if stale_inputs:
+                logger.warning(
+                    "stage %s read outputs of %s that have changed since; it runs again without --only",
+                    stage.name,
+                    ", ".join(stale_inputs),
                 )
             continue
         if info is not None and damage is None and not stale_inputs:
@@ -120,11 +127,12 @@ def run_stages(
             results.start_process()  # this process computes something: count it
         start = time.monotonic()
         record = stage.run(context)
-        outputs = output_checksums(results.path, stage.outputs)
-        if info is None or info.get("outputs") != outputs:
-            changed.add(stage.name)
         results.mark_done(
-            stage.name, seconds=time.monotonic() - start, outputs=outputs, **record_fields(record)
+            stage.name,
+            seconds=time.monotonic() - start,
+            outputs=output_checksums(results.path, stage.outputs),
+            inputs=inputs_digest(results, stage.needs),
+            **record_fields(record),
         )
         ran.append(stage.name)
     return StagesOutcome(tuple(ran), tuple(skipped))
@@ -147,6 +155,25 @@ def file_checksum(path: str) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def inputs_digest(results: ResultsDir, needs: Sequence[str]) -> dict[str, str]:
+    """For each needed stage, a digest of the output checksums in its marker: what a stage read."""
+    out = {}
+    for name in needs:
+        outputs = (results.stage_info(name) or {}).get("outputs")
+        text = json.dumps(outputs, sort_keys=True)
+        out[name] = hashlib.sha256(text.encode()).hexdigest()
+    return out
+
+
+def changed_inputs(results: ResultsDir, stage: Stage, info: dict) -> list[str]:
+    """The needed stages whose outputs changed since ``stage`` read them (a marker without inputs: [])."""
+    recorded = info.get("inputs")
+    if not isinstance(recorded, dict):
+        return []
+    now = inputs_digest(results, stage.needs)
+    return [name for name in stage.needs if recorded.get(name) != now[name]]
 
 
 def damaged_output(results: ResultsDir, info: dict) -> str | None:
