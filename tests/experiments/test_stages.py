@@ -159,3 +159,19 @@ def test_a_stage_whose_inputs_changed_in_an_earlier_process_runs_again(tmp_path)
     calls.clear()
     run_stages(_writing_pipeline(calls, value="3"), ResultsDir(tmp_path, {}), tmp_path)
     assert calls == ["b"] and (tmp_path / "b.json").read_text() == '{"x": 3}'
+
+
+def test_a_stage_run_again_for_a_damaged_output_starts_from_a_clean_slate(tmp_path):
+    """A stage that resumes from its own partial files must not reuse those of a damaged finished run."""
+
+    def resuming(results):
+        done = (results / "rows.csv").read_text().splitlines() if (results / "rows.csv").exists() else []
+        (results / "rows.csv").write_text("\n".join([*done, *map(str, range(len(done), 3))]) + "\n")
+        (results / "extra.txt").write_text("x")
+
+    stages = [Stage("r", "", resuming, outputs=("rows.csv", "extra.txt"))]
+    run_stages(stages, ResultsDir(tmp_path, {}), tmp_path)
+    (tmp_path / "extra.txt").write_text("damaged")
+    (tmp_path / "rows.csv").write_text("0\nbroken\n1\n")  # kept as done if not removed first
+    run_stages(stages, ResultsDir(tmp_path, {}), tmp_path)
+    assert (tmp_path / "rows.csv").read_text() == "0\n1\n2\n"

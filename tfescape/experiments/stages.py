@@ -21,7 +21,9 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fnmatch
 import glob
 import hashlib
 import json
@@ -116,6 +118,8 @@ def run_stages(
             logger.warning("stage %s runs again: %s", stage.name, damage)
         elif stale_inputs:
             logger.info("stage %s runs again: the outputs of %s changed", stage.name, ", ".join(stale_inputs))
+        if info is not None:  # recomputed from scratch: no partial result of the earlier run is reused
+            remove_outputs(results, stage, info, stages)
         missing = [n for n in stage.needs if n not in ran and not results.has_marker(n)]
         if missing:
             raise ValueError(
@@ -155,6 +159,15 @@ def file_checksum(path: str) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def remove_outputs(results: ResultsDir, stage: Stage, info: dict, stages: Sequence[Stage]) -> None:
+    """Delete the outputs recorded in ``stage``'s marker that no other stage also writes."""
+    others = [p for s in stages if s.name != stage.name for p in s.outputs]
+    for rel in info.get("outputs") or {}:
+        if not any(fnmatch.fnmatchcase(rel, pattern) for pattern in others):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(results.path, *rel.split("/")))
 
 
 def inputs_digest(results: ResultsDir, needs: Sequence[str]) -> dict[str, str]:
