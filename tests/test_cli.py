@@ -350,3 +350,52 @@ def test_tail_index_methods_offered_are_the_librarys():
     assert cli._TAIL_INDEX_METHODS == METHODS
     method = next(a for a in _command_parser("tail-index")._actions if "--method" in a.option_strings)
     assert tuple(method.choices) == METHODS
+
+
+def test_ctrl_c_is_one_line_that_says_how_to_resume_and_exit_130(capsys, monkeypatch, tmp_path):
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    command = dataclasses.replace(cli.COMMANDS["compare"], run=interrupted)
+    monkeypatch.setitem(cli.COMMANDS, "compare", command)
+    assert cli.main(["compare", "--smoke", "--out", str(tmp_path), "--no-progress"]) == 130
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        f"tfescape: interrupted; rerun the same command to resume from {tmp_path}"
+    ]
+
+
+def _one_error_line(capsys) -> str:
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tfescape: error: "), lines
+    return lines[0]
+
+
+def test_a_folder_in_use_by_another_run_is_one_line_and_exit_2(capsys, tmp_path):
+    import os
+
+    (tmp_path / ".lock").write_text(str(os.getppid()))  # a live process holds the folder
+    assert cli.main(["compare", "--smoke", "--out", str(tmp_path), "--no-progress"]) == 2
+    assert "is in use by another run" in _one_error_line(capsys)
+
+
+def test_file_system_errors_are_one_line_naming_the_file_and_exit_2(capsys, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert cli.main(["compare", "--smoke", "--out", str(blocker / "out"), "--no-progress"]) == 2
+    assert str(blocker) in _one_error_line(capsys)
+    missing = tmp_path / "missing.npy"
+    argv = ["tail-index", "--samples", str(missing), "--out", str(tmp_path / "ti"), "--no-progress"]
+    assert cli.main(argv) == 2
+    assert str(missing) in _one_error_line(capsys)
+    corrupt = tmp_path / "corrupt.npy"
+    corrupt.write_bytes(b"\x93NUMPY\x01\x00garbage")
+    assert cli.main([*argv[:2], str(corrupt), *argv[3:]]) == 2
+    _one_error_line(capsys)
+
+
+def test_a_multi_line_error_message_is_printed_on_one_line():
+    assert cli._one_line(ValueError("first\n  second")) == "first second"
+    io_error = OSError(5, "Input/output error", "/x/y.h5")
+    assert cli._one_line(io_error) == "[Errno 5] Input/output error: '/x/y.h5'"
+    assert cli._one_line(OSError("unable to open file")) == "unable to open file"

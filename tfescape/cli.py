@@ -27,6 +27,7 @@ import tempfile
 import threading
 import time
 import typing
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
 
 logger = logging.getLogger("tfescape.cli")  # also when run as python -m tfescape.cli
@@ -195,6 +196,8 @@ def run_compare_command(args: argparse.Namespace) -> int:
         f"stages run: {', '.join(result.ran) or 'none'}; skipped (done before): "
         f"{', '.join(result.skipped) or 'none'}; {result.seconds:.1f} s"
     )
+    for sentence in result.diverged:
+        print(f"{sentence}: its noise, sharpness and escape were not measured (see the report)")
     return 0
 
 
@@ -544,19 +547,45 @@ def script_main(command: str, argv: Sequence[str] | None = None) -> int:
 
 
 def _run(command: Command, args: argparse.Namespace) -> int:
+    """Run ``command``: expected errors become one line and exit 2, Ctrl-C one line and exit 130."""
+    status = INTERRUPTED
     with _native_log_lines_hidden(args.verbose <= 0) as native_log:
-        _configure_logging(args.verbose)
-        with _heartbeat(enabled=not getattr(args, "no_progress", False)):
-            logger.info("%s: loading TensorFlow", command.name)
-            from tfescape.data import DatasetUnavailableError  # TensorFlow loads here, quietly
+        try:
+            _configure_logging(args.verbose)
+            with _heartbeat(enabled=not getattr(args, "no_progress", False)):
+                logger.info("%s: loading TensorFlow", command.name)
+                from tfescape.data import DatasetUnavailableError  # TensorFlow loads here, quietly
 
-            try:
-                status = command.run(args)
-            except (DatasetUnavailableError, ValueError) as err:
-                print(f"tfescape {command.name}: error: {err}", file=sys.stderr)
-                status = 2
-        native_log.keep = status != 0
+                try:
+                    status = command.run(args)
+                except (DatasetUnavailableError, ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+                    print(f"tfescape: error: {_one_line(err)}", file=sys.stderr)
+                    status = 2
+        except KeyboardInterrupt:
+            status = INTERRUPTED
+        native_log.keep = status not in (0, INTERRUPTED)
+    if status == INTERRUPTED:
+        print(_interrupted_line(args), file=sys.stderr)
     return status
+
+
+INTERRUPTED = 130
+"""Exit status after Ctrl-C (128 + SIGINT, as shells report it)."""
+
+
+def _interrupted_line(args: argparse.Namespace) -> str:
+    out = getattr(args, "out", None)
+    where = f" from {out}" if out else ""
+    return f"tfescape: interrupted; rerun the same command to resume{where}"
+
+
+def _one_line(err: BaseException) -> str:
+    """An expected error as one line; an OSError names its file even when its text does not."""
+    text = " ".join(str(err).split())
+    filename = getattr(err, "filename", None)
+    if isinstance(err, OSError) and filename and os.fspath(filename) not in text:
+        text = f"{filename}: {text}"
+    return text or type(err).__name__
 
 
 HEARTBEAT_SECONDS = 8.0

@@ -80,3 +80,98 @@ def test_reopening_a_finished_folder_writes_nothing(tmp_path):
     assert ResultsDir(tmp_path, {"x": 1}).config == {"x": 1}
     after = (tmp_path / "config.json").stat()
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)  # not rewritten
+
+
+def _writing_pipeline(calls, value="1"):
+    """Stage "a" writes a.csv (its content ``value``); "b" copies it to b.json, "c" writes c.npz."""
+    import numpy as np
+
+    def write_a(results):
+        calls.append("a")
+        (results / "a.csv").write_text(f"x\n{value}\n")
+
+    def write_b(results):
+        calls.append("b")
+        x = (results / "a.csv").read_text().split()[1]
+        (results / "b.json").write_text(f'{{"x": {x}}}')
+
+    def write_c(results):
+        calls.append("c")
+        np.savez(results / "c.npz", x=np.arange(3))
+
+    return [
+        Stage("a", "", write_a, outputs=("a.csv",)),
+        Stage("b", "", write_b, needs=("a",), outputs=("b.json",)),
+        Stage("c", "", write_c, outputs=("c.npz",)),
+    ]
+
+
+def test_a_damaged_output_reruns_its_stage_and_only_stages_reading_a_changed_result(tmp_path, caplog):
+    calls = []
+    run_stages(_writing_pipeline(calls), ResultsDir(tmp_path, {}), tmp_path)
+    assert set(__import__("json").loads((tmp_path / "stages" / "a.json").read_text())["outputs"]) == {"a.csv"}
+
+    (tmp_path / "a.csv").write_text("x\n")  # truncated, recomputed to the same bytes: b stays
+    (tmp_path / "c.npz").unlink()
+    calls.clear()
+    with caplog.at_level("WARNING"):
+        outcome = run_stages(_writing_pipeline(calls), ResultsDir(tmp_path, {}), tmp_path)
+    assert calls == ["a", "c"] and outcome.skipped == ("b",)
+    assert f"{tmp_path / 'a.csv'} differs" in caplog.text
+    assert f"{tmp_path / 'c.npz'} is missing" in caplog.text
+
+    calls.clear()  # a recomputed with another result: b, which reads it, runs again
+    (tmp_path / "a.csv").write_text("x\n0\n")
+    run_stages(_writing_pipeline(calls, value="2"), ResultsDir(tmp_path, {}), tmp_path)
+    assert calls == ["a", "b"] and (tmp_path / "b.json").read_text() == '{"x": 2}'
+
+
+def test_a_damaged_output_of_a_stage_left_out_by_only_is_an_error_naming_the_file(tmp_path):
+    run_stages(_writing_pipeline([]), ResultsDir(tmp_path, {}), tmp_path)
+    (tmp_path / "a.csv").write_text("garbage")
+    with pytest.raises(ValueError, match=r"a\.csv differs .* of the finished stage 'a'; rerun without"):
+        run_stages(_writing_pipeline([]), ResultsDir(tmp_path, {}), tmp_path, only=("c",))
+
+
+def test_an_unreadable_marker_reruns_its_stage(tmp_path):
+    calls = []
+    run_stages(_writing_pipeline(calls), ResultsDir(tmp_path, {}), tmp_path)
+    (tmp_path / "stages" / "c.json").write_text('{"stage": "c", "outp')
+    calls.clear()
+    run_stages(_writing_pipeline(calls), ResultsDir(tmp_path, {}), tmp_path)
+    assert calls == ["c"]
+
+
+def test_each_process_that_computes_is_counted_and_named_in_the_markers(tmp_path):
+    run_stages(_writing_pipeline([]), ResultsDir(tmp_path, {}), tmp_path, only=("a",))
+    run_stages(_writing_pipeline([]), ResultsDir(tmp_path, {}), tmp_path)
+    run_stages(_writing_pipeline([]), ResultsDir(tmp_path, {}), tmp_path)  # nothing to do: not counted
+    results = ResultsDir(tmp_path, {})
+    assert [p["process"] for p in results.processes()] == [1, 2]
+    assert [results.stage_info(s)["process"] for s in "abc"] == [1, 2, 2]
+
+
+def test_a_stage_whose_inputs_changed_in_an_earlier_process_runs_again(tmp_path):
+    calls = []
+    run_stages(_writing_pipeline(calls), ResultsDir(tmp_path, {}), tmp_path)
+    (tmp_path / "a.csv").unlink()
+    run_stages(_writing_pipeline(calls, value="3"), ResultsDir(tmp_path, {}), tmp_path, only=("a",))
+    calls.clear()
+    run_stages(_writing_pipeline(calls, value="3"), ResultsDir(tmp_path, {}), tmp_path)
+    assert calls == ["b"] and (tmp_path / "b.json").read_text() == '{"x": 3}'
+
+
+def test_a_stage_run_again_for_a_damaged_output_starts_from_a_clean_slate(tmp_path):
+    """A stage that resumes from its own partial files must not reuse those of a damaged finished run."""
+
+    def resuming(results):
+        done = (results / "rows.csv").read_text().splitlines() if (results / "rows.csv").exists() else []
+        (results / "rows.csv").write_text("\n".join([*done, *map(str, range(len(done), 3))]) + "\n")
+        (results / "extra.txt").write_text("x")
+
+    stages = [Stage("r", "", resuming, outputs=("rows.csv", "extra.txt"))]
+    run_stages(stages, ResultsDir(tmp_path, {}), tmp_path)
+    (tmp_path / "extra.txt").write_text("damaged")
+    (tmp_path / "rows.csv").write_text("0\nbroken\n1\n")  # kept as done if not removed first
+    run_stages(stages, ResultsDir(tmp_path, {}), tmp_path)
+    assert (tmp_path / "rows.csv").read_text() == "0\n1\n2\n"

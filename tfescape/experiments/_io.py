@@ -107,6 +107,7 @@ class ResultsDir:
         if not (os.path.exists(config_path) and read_json(config_path) == config):
             write_json(config_path, config)  # unchanged: not rewritten (a finished run may be read-only)
         self.config = config
+        self.run_id = None  # set by start_process
 
     def file(self, *parts: str) -> str:
         """Path of a file inside the folder (its parent folder is created)."""
@@ -135,6 +136,7 @@ class ResultsDir:
             self.marker(stage),
             {
                 "stage": stage,
+                "process": self.run_id,
                 "seconds": round(seconds, 3),
                 "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 **info,
@@ -142,7 +144,46 @@ class ResultsDir:
         )
 
     def stage_info(self, stage: str) -> dict | None:
-        return read_json(self.marker(stage)) if os.path.exists(self.marker(stage)) else None
+        """The marker of a finished stage (None when absent, or unreadable: the stage then runs again)."""
+        path = self.marker(stage)
+        if not os.path.exists(path):
+            return None
+        try:
+            info = read_json(path)
+        except (ValueError, UnicodeDecodeError):
+            logger.warning("%s is unreadable; stage %s runs again", path, stage)
+            return None
+        return info if isinstance(info, dict) else None
+
+    def start_process(self) -> None:
+        """Record that this process computes into the folder (``runs.json``): one entry per process.
+
+        The report counts them to say whether, and how often, the run was resumed; each stage marker names
+        the process that finished it.
+        """
+        path = self.file("runs.json")
+        runs = self.processes() if self.resume else []
+        self.run_id = len(runs) + 1
+        runs.append(
+            {
+                "process": self.run_id,
+                "pid": os.getpid(),
+                "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
+        )
+        write_json(path, runs)
+
+    def processes(self) -> list[dict]:
+        """The processes that computed into this folder (``runs.json``), oldest first ([] before any)."""
+        path = os.path.join(self.path, "runs.json")
+        try:
+            runs = read_json(path)
+        except FileNotFoundError:
+            return []
+        except (ValueError, UnicodeDecodeError):
+            logger.warning("%s is unreadable; the count of resumed processes starts over", path)
+            return []
+        return runs if isinstance(runs, list) else []
 
 
 @contextlib.contextmanager
@@ -175,6 +216,26 @@ def results_lock(path: str | os.PathLike) -> Iterator[None]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.remove(lock)
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[str]:
+    """Delete the temporary files (``.tmp-*``, tfescape._atomic) that a killed run left in ``path``.
+
+    Call it only while holding :func:`results_lock`: no other process then writes into the folder.
+
+    Returns:
+        The paths removed.
+    """
+    removed = []
+    for folder, _, files in os.walk(os.fspath(path)):
+        for file in files:
+            if file.startswith(".tmp-"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(os.path.join(folder, file))
+                    removed.append(os.path.join(folder, file))
+    if removed:
+        logger.info("removed %d temporary file(s) left by an interrupted run", len(removed))
+    return removed
 
 
 def _lock_holder(lock: str) -> int | None:

@@ -32,7 +32,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tfescape.experiments._io import ResultsDir, results_lock
+from tfescape.experiments._io import ResultsDir, remove_stale_temporaries, results_lock
 from tfescape.experiments.config import DEFAULT_OPTIMIZERS, DISTRIBUTE, PRESETS, CompareConfig
 from tfescape.experiments.context import CompareContext
 from tfescape.experiments.stages import Stage, run_stages
@@ -64,6 +64,8 @@ class CompareResult:
     ran: tuple[str, ...]
     skipped: tuple[str, ...]
     seconds: float
+    diverged: tuple[str, ...] = ()
+    """One sentence per run whose training diverged (its later stages were skipped)."""
 
 
 def stage_list(config: CompareConfig) -> list[Stage]:
@@ -76,18 +78,34 @@ def stage_list(config: CompareConfig) -> list[Stage]:
 
     labels = {s.key: s.label for s in config.specs}
     per_run = (
-        ("train", train_stage, "train with {}", ()),
-        ("noise", noise_stage, "gradient-noise tail index along {} training", ("train",)),
-        ("sharpness", sharpness_stage, "Hessian probes of the {} minimum", ("train",)),
+        ("train", train_stage, "train with {}", (), ("train/init.weights.h5", "train/{}/**")),
+        (
+            "noise",
+            noise_stage,
+            "gradient-noise tail index along {} training",
+            ("train",),
+            ("noise/{}/tail_index.csv", "noise/{}/samples/**"),
+        ),
+        (
+            "sharpness",
+            sharpness_stage,
+            "Hessian probes of the {} minimum",
+            ("train",),
+            tuple(
+                f"sharpness/{{}}{end}"
+                for end in (".json", "_density.npz", "_eigenvectors.npz", "_landscape.csv")
+            ),
+        ),
     )
     stages = [
         Stage(
             f"{kind}_{key}",
             text.format(labels[key]),
-            lambda ctx, fn=fn, key=key: fn(ctx, key),
+            (lambda ctx, fn=fn, key=key: fn(ctx, key)) if kind == "train" else _unless_diverged(fn, key),
             tuple(f"{n}_{key}" for n in needs),
+            tuple(pattern.format(key) for pattern in outputs),
         )
-        for kind, fn, text, needs in per_run
+        for kind, fn, text, needs, outputs in per_run
         for key in config.keys
     ]
     stages.append(
@@ -96,6 +114,7 @@ def stage_list(config: CompareConfig) -> list[Stage]:
             "escape times of every optimizer from each minimum's basin",
             escape_stage,
             tuple(f"{kind}_{key}" for kind in ("noise", "sharpness") for key in config.keys),
+            ("escape/basin_*.json", "escape/escape_times.csv"),
         )
     )
     stages.append(
@@ -104,9 +123,23 @@ def stage_list(config: CompareConfig) -> list[Stage]:
             "real training restarted at every minimum until it leaves the basin",
             observed_stage,
             tuple(f"sharpness_{key}" for key in config.keys),
+            ("escape/observed.csv", "escape/observed_*.npz"),
         )
     )
     return stages
+
+
+def _unless_diverged(stage_fn, key: str):
+    """``stage_fn(ctx, key)``, or nothing (a marker without a record) when run ``key``'s training diverged."""
+
+    def run(ctx):
+        why = ctx.divergence(key)
+        if why:
+            logger.warning("%s: skipped, its training %s", ctx.config.spec(key).label, why)
+            return None
+        return stage_fn(ctx, key)
+
+    return run
 
 
 def run_compare(
@@ -145,8 +178,53 @@ def run_compare(
     tick = time.monotonic()
     results = ResultsDir(out_dir, config.to_dict(), resume=resume)
     ctx = CompareContext(config, results, show_progress=show_progress)
+    if not _writable(results.path):
+        md, html = finished_report(results, stage_list(config))
+        logger.info("%s is read-only: its run is finished and intact; the report stands", results.path)
+        names = tuple(s.name for s in stage_list(config))
+        return CompareResult(results.path, md, html, (), names, time.monotonic() - tick, _diverged(ctx))
     with results_lock(results.path):
+        remove_stale_temporaries(results.path)
         outcome = run_stages(stage_list(config), results, ctx, only=only)
         logger.info("figures and report: drawing from the saved data")
         md, html = build_report(ctx)
-    return CompareResult(results.path, md, html, outcome.ran, outcome.skipped, time.monotonic() - tick)
+    return CompareResult(
+        results.path, md, html, outcome.ran, outcome.skipped, time.monotonic() - tick, _diverged(ctx)
+    )
+
+
+def _writable(folder: str) -> bool:
+    return os.access(folder, os.W_OK)
+
+
+def _diverged(ctx) -> tuple[str, ...]:
+    return tuple(f"{s.label} {ctx.divergence(s.key)}" for s in ctx.config.specs if ctx.divergence(s.key))
+
+
+def finished_report(results: ResultsDir, stages: Sequence[Stage]) -> tuple[str, str]:
+    """The report of a finished run whose folder cannot be written: checked, not rebuilt.
+
+    Returns:
+        The paths of report.md and report.html.
+
+    Raises:
+        ValueError: a stage has not finished, one of its outputs is missing or damaged, or the report is
+            missing; the message names the stage or the file.
+    """
+    from tfescape.experiments.stages import damaged_output
+
+    for stage in stages:
+        info = results.stage_info(stage.name)
+        if info is None:
+            raise ValueError(
+                f"{results.path!r} is read-only and stage {stage.name} has not finished there; make the "
+                "folder writable to resume the run."
+            )
+        damage = damaged_output(results, info)
+        if damage is not None:
+            raise ValueError(f"{damage}; the folder is read-only: make it writable to recompute it.")
+    md, html = (os.path.join(results.path, f"report.{ext}") for ext in ("md", "html"))
+    for path in (md, html):
+        if not os.path.exists(path):
+            raise ValueError(f"{path} is missing and the folder is read-only: make it writable to write it.")
+    return md, html

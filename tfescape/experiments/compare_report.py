@@ -47,11 +47,14 @@ def build_report(ctx):
         ):
             rows.append((label, *(_last(histories.get(n, {}).get(key), scale) for n in names)))
         rows.append(("training steps", *(_last_int(histories.get(n, {}).get("step")) for n in names)))
+        diverged = {n: ctx.divergence(n) for n in names if ctx.divergence(n)}
+        rows.append(("training outcome", *(_outcome(ctx, n, diverged) for n in names)))
         sections.append(
             Section(
                 "Training",
                 "Every optimizer run starts from the same initial weights and sees the same data order. "
-                "Solid lines: training split (running average over the epoch); dashed: test split.",
+                "Solid lines: training split (running average over the epoch); dashed: test split."
+                + _divergence_note(diverged, styles),
                 figures=[ReportFigure(results.rel(fig_path[0]), "Loss and accuracy per epoch.")],
             )
         )
@@ -93,7 +96,7 @@ def build_report(ctx):
     opt_text = "; ".join(s.describe() for s in c.specs)
     intro = (
         f"{c.model} on {c.dataset}, {c.epochs} epochs of batch size {c.batch_size}, trained from one "
-        f"initialization (seed {c.seed}) with {opt_text}."
+        f"initialization (seed {c.seed}) with {opt_text}. {resumed_sentence(ctx)}"
     )
     from tfescape.experiments.findings import findings_section
 
@@ -107,6 +110,51 @@ def build_report(ctx):
         opening=() if opening is None else (opening,),
     )
     return write_report(report, results.path)
+
+
+def resumed_sentence(ctx) -> str:
+    """Whether the run was resumed: how many processes computed it, and which stages earlier ones did."""
+    from tfescape.experiments.compare import stage_list
+
+    processes = ctx.results.processes()
+    if len(processes) <= 1:
+        return "This run was computed in one process (never resumed)."
+    last = processes[-1]["process"]
+    earlier = [
+        s.name
+        for s in stage_list(ctx.config)
+        if (info := ctx.results.stage_info(s.name)) is not None and info.get("process") != last
+    ]
+    times = len(processes) - 1
+    return (
+        f"This run was resumed {times} time{'s' if times > 1 else ''}; "
+        + (
+            f"stages {', '.join(earlier)} were computed in an earlier process."
+            if earlier
+            else "every stage was finished by the last process."
+        )
+    )
+
+
+def _outcome(ctx, name: str, diverged: dict) -> str | None:
+    """The training-outcome cell of run ``name``: "finished", "diverged (epoch N)" or None (not run)."""
+    if name in diverged:
+        return "diverged (epoch " + diverged[name].split("epoch ", 1)[1].split(":", 1)[0] + ")"
+    return "finished" if ctx.results.has_marker(f"train_{name}") else None
+
+
+def _divergence_note(diverged: dict, styles) -> str:
+    """Sentences on the runs whose training diverged (empty when none did)."""
+    from tfescape.experiments.training import DIVERGENCE_FACTOR
+
+    if not diverged:
+        return ""
+    runs = "; ".join(f"{styles[n].label} {why}" for n, why in diverged.items())
+    return (
+        f"\n\nDiverged: {runs}. Training stops when its loss is not finite or exceeds "
+        f"{DIVERGENCE_FACTOR:g} times the initial loss; a diverged run's weights are no minimum, so its "
+        "gradient noise, sharpness and escape times are not measured (blank in the table)."
+    )
 
 
 def _last(values, scale=1.0):

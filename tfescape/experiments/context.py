@@ -82,6 +82,16 @@ class CompareContext:
             self._train_eval = self._load(batch_size=256, shuffle=False).train
         return self._train_eval
 
+    def divergence(self, key: str) -> str:
+        """Why run ``key``'s training diverged, from its training stage's marker ("" if it did not)."""
+        info = self.results.stage_info(f"train_{key}") or {}
+        return str(info.get("diverged") or "")
+
+    @property
+    def analysed_keys(self) -> tuple[str, ...]:
+        """The runs whose training did not diverge: the ones the later stages analyse."""
+        return tuple(k for k in self.config.keys if not self.divergence(k))
+
     def loss(self):
         import keras
 

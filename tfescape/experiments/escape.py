@@ -33,10 +33,13 @@ def escape_stage(ctx) -> EscapeRecord:
 
     c, results = ctx.config, ctx.results
     folder = os.path.join(results.path, "sharpness")
-    alphas = {k: final_alpha(results, k) for k in c.keys}
-    preconditioners = {k: _preconditioner_or_identity(final_preconditioner(results, k)) for k in c.keys}
+    keys = ctx.analysed_keys  # a run whose training diverged has no minimum and no noise measured
+    if not keys:
+        return EscapeRecord(0)
+    alphas = {k: final_alpha(results, k) for k in keys}
+    preconditioners = {k: _preconditioner_or_identity(final_preconditioner(results, k)) for k in keys}
     rows = []
-    for basin_key in progress(c.keys, desc="escape from each basin", enabled=ctx.show_progress):
+    for basin_key in progress(keys, desc="escape from each basin", enabled=ctx.show_progress):
         model = ctx.trained_model(basin_key)
         noise_vectors = [
             noise.flatten(sample.noise)
@@ -57,7 +60,7 @@ def escape_stage(ctx) -> EscapeRecord:
             seed=c.seed,
         )
         projections = {}
-        for key in c.keys:
+        for key in keys:
             escape = sde.basin_escape(
                 basin,
                 alpha=alphas[key],

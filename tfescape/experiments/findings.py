@@ -26,10 +26,15 @@ def findings_section(ctx):
     c = ctx.config
     styles = plots.optimizer_styles(c.specs)
     numbers = _run_numbers(ctx)
+    diverged = [
+        f"{styles[k].label}'s training {ctx.divergence(k)}, so it is left out of the findings."
+        for k in c.keys
+        if ctx.divergence(k)
+    ]
     if not numbers["top_eigenvalue"]:
-        return None
-    sentences, rows = [], []
-    for a, b in itertools.combinations(c.keys, 2):
+        return Section("Findings", " ".join(diverged)) if diverged else None
+    sentences, rows = list(diverged), []
+    for a, b in itertools.combinations(ctx.analysed_keys, 2):
         measured = _pair_links(numbers, a, b)
         if not measured:
             continue
@@ -54,7 +59,7 @@ def findings_section(ctx):
             for link in links
         ]
     if not rows:
-        return None
+        return Section("Findings", " ".join(diverged)) if diverged else None
     table = Table(("pair", "link", "quantity", "paper expects", "first", "second", "verdict"), rows)
     text = " ".join(sentences) + (
         "\n\nThe links: (1) tail index, (2) Levy measure m(W) of the escaping jumps, (3) predicted and (4) "

@@ -33,7 +33,10 @@ def observed_stage(ctx) -> ObservedRecord:
     folder = os.path.join(results.path, "sharpness")
     x, y = ctx.train_arrays
     rows, escaped = [], 0
-    for basin_key in c.keys:
+    keys = ctx.analysed_keys  # a run whose training diverged has no minimum
+    if not keys:
+        return ObservedRecord(0, 0)
+    for basin_key in keys:
         model = ctx.trained_model(basin_key)
         basin = MinimumBasin.of(
             model,
@@ -41,7 +44,7 @@ def observed_stage(ctx) -> ObservedRecord:
             load_eigenvectors(folder, basin_key),
             height=c.basin_height,
         )
-        for key in c.keys:
+        for key in keys:
             own = key == basin_key
             seen = observe_escape(
                 model,
