@@ -94,6 +94,7 @@ def mlp_case():
     return tiny_mlp(n=40)
 
 
+@pytest.mark.slow
 def test_probes_on_a_model_use_shared_passes_with_unchanged_results(mlp_case, widths):
     # float64 tiny MLP over uneven batches: the probes (matmat inside) against mvp-only estimators.
     case = mlp_case
@@ -103,8 +104,8 @@ def test_probes_on_a_model_use_shared_passes_with_unchanged_results(mlp_case, wi
     want = trace_of(op.matvec, dim=op.dim, num_probes=30, seed=1)
     assert got.estimate == pytest.approx(want.estimate, rel=1e-10)
     assert got.estimate == pytest.approx(np.trace(case.hessian), rel=0.5)
-    got = diagonal(case.model, case.loss, data, rtol=0.2, seed=2)
-    want = diagonal_of(op.matvec, dim=op.dim, rtol=0.2, seed=2)
+    got = diagonal(case.model, case.loss, data, rtol=0.3, max_probes=40, seed=2)
+    want = diagonal_of(op.matvec, dim=op.dim, rtol=0.3, max_probes=40, seed=2)
     assert got.num_probes == want.num_probes
     np.testing.assert_allclose(got.diagonal, want.diagonal, rtol=1e-10, atol=1e-13)
     got = spectral_density(case.model, case.loss, data, num_random_starts=3, num_iters=10, seed=3)

@@ -230,7 +230,9 @@ def test_one_compiled_pass_equals_the_per_batch_loop(mlp_case, jit_compile):
     np.testing.assert_allclose(grad, streamed_grad, rtol=1e-10, atol=1e-14)
 
 
-@pytest.mark.parametrize("method", ["forward_over_reverse", "reverse_over_reverse"])
+@pytest.mark.parametrize(
+    "method", [pytest.param("forward_over_reverse", marks=pytest.mark.slow), "reverse_over_reverse"]
+)
 def test_matmat_equals_one_product_at_a_time(mlp_case, method):
     # 21 columns: one shared pass of MATMAT_BLOCK = 16 columns and one of 5, over uneven batches.
     case = mlp_case
@@ -261,6 +263,7 @@ def test_matmat_rejects_a_flat_vector(mlp_case):
         op.matmat(np.ones(op.dim))
 
 
+@pytest.mark.slow
 def test_matmat_under_xla_serves_every_width_from_one_graph(mlp_case):
     case = mlp_case
     dataset = tf.data.Dataset.from_tensor_slices((case.x, case.y)).batch(7)
