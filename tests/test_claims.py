@@ -63,7 +63,8 @@ def test_findings_are_generated_from_the_numbers():
     ]
     with_ratios = " ".join(findings(_chain(1.29, 665.0), "SGD", "Adam", observed_over_predicted=ratios))
     assert "took 2 times the predicted iterations" in with_ratios
-    assert "No replica left the basin within the step budget for Adam from the SGD minimum" in with_ratios
+    too_few = "Too few replicas left the basin within the step budget to estimate a mean exit"
+    assert f"{too_few} for Adam from the SGD minimum" in with_ratios
     assert "(at least 1.7 times)" in with_ratios
 
 

@@ -220,7 +220,8 @@ def findings(
         if censored:
             bounds = [f"{what} (at least {r.low:.3g} times)" for what, r in ratios if what in censored]
             out.append(
-                "No replica left the basin within the step budget for " + "; ".join(bounds) + ": real "
-                "training stayed in those basins at least that many times the predicted iterations."
+                "Too few replicas left the basin within the step budget to estimate a mean exit for "
+                + "; ".join(bounds)
+                + ": real training stayed in those basins at least that many times the predicted iterations."
             )
     return out

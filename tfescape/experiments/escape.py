@@ -208,11 +208,14 @@ def escape_section(ctx, rows: list, sections: list) -> None:
 
 
 def _interval_text(row) -> str | None:
-    """An observed mean with its interval ("> bound" when no replica left), or None."""
+    """An observed mean with its interval ("> bound" when too few replicas left to estimate it), or None."""
     if row is None:
         return None
     if row["mean"] == float("inf"):
-        return f"> {row['low']:.4g} (none left)"
+        replicas = int(row["replicas"])
+        left = round(float(row["escaped_fraction"]) * replicas)
+        share = "none" if left == 0 else f"{left} of {replicas}"
+        return f"> {row['low']:.4g} ({share} left)"
     return f"{row['mean']:.4g} {_interval(row['low'], row['high'])}"
 
 
