@@ -81,7 +81,7 @@ class CompareConfig:
     escape_steps: int = 10000
     basin_height: float = 0.05
     observed_replicas: int = 16
-    observed_steps: int = 1000
+    observed_steps: int = 3000
     observed_warmup: int = 100
     keep_noise_samples: bool = False
     distribute: str = "none"
