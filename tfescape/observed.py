@@ -361,7 +361,21 @@ def _choose_engine(engine, optimizer) -> str:
     return "clones"
 
 
-class _CloneReplicas:
+class _Replicas:
+    """What both engines share: a compiled chunk of steps and a compiled evaluation, read back to NumPy.
+
+    A subclass sets ``_run_chunk(xs, ys)`` (the exit energies [steps, group]) and ``_eval()`` (the
+    evaluation loss of every replica) in its constructor.
+    """
+
+    def run_chunk(self, xs, ys):
+        return self._run_chunk(xs, ys).numpy()
+
+    def eval_losses(self):
+        return self._eval().numpy()
+
+
+class _CloneReplicas(_Replicas):
     """A group of replicas as model clones with optimizer copies, stepped in one compiled function."""
 
     def __init__(self, model, optimizer, basin, loss, *, group, training, jit_compile, eval_data, seed):
@@ -401,12 +415,6 @@ class _CloneReplicas:
 
         self._run_chunk, self._eval = run_chunk, eval_losses
 
-    def run_chunk(self, xs, ys):
-        return self._run_chunk(xs, ys).numpy()
-
-    def eval_losses(self):
-        return self._eval().numpy()
-
     def reset(self):
         for m, opt in self.replicas:
             _reset(m, opt, self.basin, self.start_state, self.source)
@@ -420,7 +428,7 @@ class _CloneReplicas:
         return float(keras.ops.convert_to_numpy(self.replicas[0][1].learning_rate))
 
 
-class _StackedReplicas:
+class _StackedReplicas(_Replicas):
     """A group of G replicas as variables stacked along a leading axis [G, ...] and one optimizer on them.
 
     The forward pass of each replica is ``model.stateless_call`` with its slice of the stacked variables,
@@ -493,12 +501,6 @@ class _StackedReplicas:
             return tf.vectorized_map(replica_eval, (weights, states), fallback_to_while_loop=True, warn=False)
 
         self._run_chunk, self._eval = run_chunk, eval_losses
-
-    def run_chunk(self, xs, ys):
-        return self._run_chunk(xs, ys).numpy()
-
-    def eval_losses(self):
-        return self._eval().numpy()
 
     def reset(self):
         for variable, value in zip(self.trainable, self.basin.weights, strict=True):
