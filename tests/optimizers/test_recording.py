@@ -48,13 +48,24 @@ class _Snapshots(keras.callbacks.Callback):
         self.snapshots.append(self.optimizer_.snapshot())
 
 
-def _fit(inner, *, record_every=1, jit=False, eager=False, x=None, y=None, strategy=None, model=None):
+def _fit(
+    inner,
+    *,
+    record_every=1,
+    jit=False,
+    eager=False,
+    x=None,
+    y=None,
+    strategy=None,
+    model=None,
+    count_nonfinite="recorded",
+):
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope:
         if callable(inner) and not isinstance(inner, keras.optimizers.Optimizer):
             inner = inner()  # optimizers must be created in the strategy's scope
         model = model or _model()
-        optimizer = RecordingOptimizer(inner, record_every=record_every)
+        optimizer = RecordingOptimizer(inner, record_every=record_every, count_nonfinite=count_nonfinite)
         model.compile(optimizer=optimizer, loss="mse", jit_compile=jit, run_eagerly=eager)
     if x is None:
         x, y = _data()
@@ -317,6 +328,8 @@ def test_unsupported_optimizer_lists_supported_ones(inner):
 def test_bad_arguments():
     with pytest.raises(ValueError, match="record_every"):
         RecordingOptimizer(keras.optimizers.Adam(), record_every=0)
+    with pytest.raises(ValueError, match="count_nonfinite must be one of 'recorded', 'every_step'"):
+        RecordingOptimizer(keras.optimizers.Adam(), count_nonfinite="always")
     with pytest.raises(ValueError, match="gradient_accumulation_steps"):
         RecordingOptimizer(keras.optimizers.Adam(gradient_accumulation_steps=2))
     with pytest.raises(ValueError, match="clipnorm"):
@@ -340,6 +353,51 @@ def test_nonfinite_gradients_are_counted_not_fatal():
     assert int(optimizer.nonfinite_steps.numpy()) == 2
 
 
+@pytest.mark.parametrize("jit", [False, True], ids=["graph", "xla"])
+def test_nonfinite_count_checks_recorded_steps_or_every_step(jit):
+    """record_every=2 (steps 1, 3, 5 recorded); NaN gradients at steps 2 and 5, inf at step 6."""
+    model = _model()
+    bad = {2: np.nan, 5: np.nan, 6: np.inf}
+    for mode, expected in (("recorded", [0, 0, 0, 0, 1, 1]), ("every_step", [0, 1, 1, 1, 2, 3])):
+        optimizer = RecordingOptimizer(keras.optimizers.Adam(0.01), record_every=2, count_nonfinite=mode)
+        optimizer.build(model.trainable_variables)
+        step = tf.function(
+            lambda grads, o=optimizer: o.apply(grads, model.trainable_variables), jit_compile=jit
+        )
+        counts, finite = [], []
+        for t in range(1, 7):
+            grads = [tf.fill(v.shape, tf.cast(bad.get(t, 0.5), v.dtype)) for v in model.trainable_variables]
+            step(grads)
+            snap = optimizer.snapshot()
+            counts.append(snap.nonfinite_steps)
+            finite.append(snap.gradients_finite)
+        assert counts == expected, mode  # "recorded": steps 2 and 6 are not recorded, so not checked
+        assert finite == [True, True, True, True, False, False]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_single_nonfinite_entries_in_large_gradients_are_found(dtype):
+    """Large gradients are summed by a matrix product: one NaN or inf entry anywhere must show."""
+    model = keras.Sequential([keras.Input((128,)), keras.layers.Dense(64, dtype=dtype)])
+    kernel, bias = model.trainable_variables
+    assert kernel.shape.num_elements() >= 4096  # the matrix-product path
+    optimizer = RecordingOptimizer(keras.optimizers.SGD(1e-3), count_nonfinite="every_step")
+    optimizer.build(model.trainable_variables)
+    step = tf.function(lambda grads: optimizer.apply(grads, model.trainable_variables))
+    rng = np.random.default_rng(0)
+    cases = [[], [np.nan], [np.inf], [-np.inf], [np.inf, -np.inf], [3e38, 3e38]]
+    expected = 0
+    for bad in cases:
+        for _ in range(3):  # random positions
+            g = rng.normal(size=kernel.shape).astype(dtype)
+            for value in bad:
+                g[tuple(rng.integers(0, n) for n in kernel.shape)] = value
+            step([tf.constant(g), tf.zeros(bias.shape, dtype)])
+            overflow = dtype == "float32" and bad == [3e38, 3e38]  # finite entries, sum overflows
+            expected += bool(bad) and (not all(np.isfinite(bad)) or overflow)
+            assert int(optimizer.nonfinite_steps.numpy()) == expected, (bad, dtype)
+
+
 # ---------------------------------------------------------------- serialization, resume
 
 
@@ -348,6 +406,9 @@ def test_get_config_round_trip():
     clone = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
     assert isinstance(clone, RecordingOptimizer)
     assert clone.record_every == 5 and clone.name == "rec"
+    assert clone.count_nonfinite == "recorded"
+    every = RecordingOptimizer(keras.optimizers.Adam(), count_nonfinite="every_step")
+    assert keras.optimizers.deserialize(keras.optimizers.serialize(every)).count_nonfinite == "every_step"
     assert clone.inner_optimizer.get_config() == optimizer.inner_optimizer.get_config()
     assert float(clone.learning_rate.numpy()) == pytest.approx(0.02)
 
