@@ -41,6 +41,7 @@ def top_eigenvalues(
     method: str = "lanczos",
     tol: float = 1e-3,
     max_iters: int | None = None,
+    block_size: int | None = None,
     **operator_options,
 ) -> EigenResult:
     """The k largest (or smallest) Hessian eigenvalues and eigenvectors (flat, float64).
@@ -51,6 +52,10 @@ def top_eigenvalues(
         seed: seed of the random starts.
         smallest: return the k smallest (most negative first) instead of the largest.
         method, tol, max_iters: see :func:`~tfescape.hessian.estimators.top_eigenvalues_of`.
+        block_size: with method="lanczos", a block size > 1 runs block Lanczos
+            (:func:`~tfescape.hessian.lanczos.block_lanczos_eigenvalues`): each step computes
+            ``block_size`` products in one pass over the data (``HessianOperator.matmat``). None
+            (default) runs single-vector Lanczos, one product per pass.
         **operator_options: forwarded to HessianOperator (variables, layers, hvp_method, ...).
 
     Returns:
@@ -62,7 +67,16 @@ def top_eigenvalues(
     """
     op = _operator(model, loss, data, operator_options)
     return top_eigenvalues_of(
-        op.matvec, dim=op.dim, k=k, smallest=smallest, method=method, tol=tol, max_iters=max_iters, seed=seed
+        op.matvec,
+        dim=op.dim,
+        k=k,
+        smallest=smallest,
+        method=method,
+        tol=tol,
+        max_iters=max_iters,
+        seed=seed,
+        matmat_fn=op.matmat,
+        block_size=block_size,
     )
 
 
