@@ -1,5 +1,6 @@
 """Block Lanczos against numpy.linalg.eigh, direct residuals and the dense Hessian of a tiny model."""
 
+import importlib
 import math
 
 import numpy as np
@@ -250,3 +251,16 @@ def test_top_eigenvalues_of_a_model_with_block_size(mlp_case):
         case.model, case.loss, data, k=1, block_size=2, smallest=True, tol=1e-8, seed=1
     )
     assert smallest.eigenvalues[0] == pytest.approx(np.linalg.eigvalsh(case.hessian)[0], abs=1e-8)
+
+
+def test_the_default_block_is_at_least_2_at_least_k_and_at_most_one_shared_pass():
+    hvp = importlib.import_module("tfescape.hessian.hvp")
+    lanczos_module = importlib.import_module("tfescape.hessian.lanczos")
+    assert lanczos_module.DEFAULT_MAX_BLOCK == hvp.MATMAT_BLOCK
+    a = symmetric(SPECTRA["separated"], seed=10)
+    for k, width in [(1, 2), (5, 5), (20, 16)]:
+        matmat = Counting(a)
+        block_lanczos_eigenvalues(matmat, dim=60, k=k, tol=1e-2, seed=0)
+        assert matmat.widths[0] == width
+    example = block_lanczos_eigenvalues(lambda v: np.diag([4.0, 3.0, 2.0, 1.0]) @ v, dim=4, k=2, seed=0)
+    np.testing.assert_allclose(example.eigenvalues, [4.0, 3.0], rtol=1e-12)
