@@ -11,6 +11,11 @@
    Goal: Lanczos <= 1/3 of power iteration.
 3. Spectral density (stochastic Lanczos quadrature) wall time for a ~300k-parameter MLP over the digits
    training set.
+4. Block vs single-vector Lanczos for the top-1, top-3 and top-5 eigenvalues (same cnn as 1-2), both to
+   the same stopping rule (residual <= 1e-3 |theta|): products, passes over the data (calls of
+   matvec / matmat), median wall and CPU seconds of whole runs (interleaved), and the largest relative
+   error against a long Lanczos run (residual <= 1e-8 |theta|). Runs only when named
+   (``--sections 4``; about 2 minutes with ``--quick``).
 
 Usage:
     python benchmarks/bench_hessian.py            # about 8 minutes on 2 busy cores
@@ -34,6 +39,7 @@ import tensorflow as tf  # noqa: E402
 import tfescape  # noqa: E402
 from tfescape.hessian import (  # noqa: E402
     HessianOperator,
+    block_lanczos_eigenvalues,
     lanczos_eigenvalues,
     power_iteration,
     spectral_density_of,
@@ -198,11 +204,68 @@ def bench_density(model, data, *, starts, iters, seed):
     return op.dim, setup, (seconds, cpu), gradient, result
 
 
+def bench_block_lanczos(model, data, *, cases, repeats, seed):
+    """Single-vector vs block Lanczos on one HessianOperator: rows per (k, method) and the reference."""
+    op = HessianOperator(model, LOSS, data)
+    largest_k = max(k for k, _ in cases)
+    reference = lanczos_eigenvalues(
+        op.matvec, dim=op.dim, k=largest_k, tol=1e-8, max_iters=300, seed=seed + 100
+    ).eigenvalues
+    calls = {"count": 0}
+
+    def counted(fn):
+        def wrapped(v):
+            calls["count"] += 1
+            return fn(v)
+
+        return wrapped
+
+    runs = {}
+    for k, block_size in cases:
+        runs[(k, "single")] = lambda k=k: lanczos_eigenvalues(
+            counted(op.matvec), dim=op.dim, k=k, tol=1e-3, seed=seed
+        )
+        runs[(k, f"block {block_size}")] = lambda k=k, p=block_size: block_lanczos_eigenvalues(
+            counted(op.matmat), dim=op.dim, k=k, block_size=p, tol=1e-3, seed=seed
+        )
+    results, passes = {}, {}
+    for name, run in runs.items():  # warm-up (tracing) and the counts; the runs are deterministic
+        calls["count"] = 0
+        results[name] = run()
+        passes[name] = calls["count"]
+    wall = {name: [] for name in runs}
+    cpu = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            start, cpu_start = time.perf_counter(), time.process_time()
+            run()
+            wall[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - cpu_start)
+    rows = []
+    for (k, method), result in results.items():
+        error = np.max(np.abs(result.eigenvalues - reference[:k]) / np.abs(reference[:k]))
+        rows.append(
+            (
+                k,
+                method,
+                result.num_mvps,
+                passes[(k, method)],
+                statistics.median(wall[(k, method)]),
+                statistics.median(cpu[(k, method)]),
+                error,
+                bool(result.converged.all()),
+            )
+        )
+    return op.dim, reference, rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller models and fewer repeats")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--sections", default="1,2,3", help="comma-separated subset of 1,2,3 to run")
+    parser.add_argument(
+        "--sections", default="1,2,3", help="comma-separated subset of 1,2,3,4 to run (4 only when named)"
+    )
     args = parser.parse_args()
     sections = {int(part) for part in args.sections.split(",")}
     image_size, epochs, repeats = (8, 3, 5) if args.quick else (16, 8, 15)
@@ -212,7 +275,7 @@ def main():
     versions = f"TF {tf.__version__}, Keras {keras.__version__}"
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {versions}")
 
-    if sections & {1, 2}:
+    if sections & {1, 2, 4}:
         model, data = trained_model("cnn", image_size=image_size, epochs=epochs)
     if 1 in sections:
         rows, dim = bench_hvp_cost(model, data, repeats)
@@ -278,6 +341,28 @@ def main():
             f"one full-data gradient: {gradient:.3f} CPU s); "
             f"nodes in [{np.nanmin(result.nodes):.3g}, {np.nanmax(result.nodes):.3g}]"
         )
+    if 4 in sections:
+        cases = [(1, 2), (1, 4), (3, 3), (5, 5)]
+        dim, reference, rows = bench_block_lanczos(
+            model, data, cases=cases, repeats=3 if args.quick else 7, seed=args.seed
+        )
+        print(
+            f"\n## 4. Block vs single-vector Lanczos, stopping at residual <= 1e-3 |theta|: trained "
+            f"cnn/digits, {dim} parameters; medians of {3 if args.quick else 7} interleaved runs"
+        )
+        print(f"reference top-5 (Lanczos, residual <= 1e-8): {np.round(reference, 4)}")
+        print(
+            "| k | method | products | passes | wall s | CPU s | max rel. error | converged "
+            "| wall / single | CPU / single |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        single = {row[0]: row for row in rows if row[1] == "single"}
+        for k, method, mvps, passes, wall, cpu, error, converged in rows:
+            base = single[k]
+            print(
+                f"| {k} | {method} | {mvps} | {passes} | {wall:.2f} | {cpu:.2f} | {error:.1e} | "
+                f"{converged} | {wall / base[4]:.2f} | {cpu / base[5]:.2f} |"
+            )
 
 
 if __name__ == "__main__":

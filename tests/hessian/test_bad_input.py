@@ -86,6 +86,13 @@ CASES = {
         (lambda: hs.lanczos_eigenvalues(_good, dim=3, tol=NAN, seed=0), "tol"),
         (lambda: hs.lanczos_eigenvalues(_good, dim=3, tol=-1.0, seed=0), "tol"),
     ],
+    "block_lanczos_eigenvalues": [
+        (lambda: hs.block_lanczos_eigenvalues(lambda v: _A @ v * NAN, dim=3, seed=0), NOT_FINITE),
+        (lambda: hs.block_lanczos_eigenvalues(lambda v: _A @ v, dim=3, k=0, seed=0), "k must"),
+        (lambda: hs.block_lanczos_eigenvalues(lambda v: _A @ v, dim=3, block_size=4, seed=0), "block_size"),
+        (lambda: hs.block_lanczos_eigenvalues(lambda v: _A @ v, dim=3, tol=NAN, seed=0), "tol"),
+        (lambda: hs.block_lanczos_eigenvalues(lambda v: _A @ v, dim=3, max_iters=0, seed=0), "max_iters"),
+    ],
     "power_iteration": [
         (lambda: hs.power_iteration(_nan, dim=3, seed=0), NOT_FINITE),
         (lambda: hs.power_iteration(_good, dim=3, tol=-1.0, seed=0), "tol"),
@@ -164,6 +171,7 @@ CASES = {
 }
 
 RESULT_TYPES = {
+    "BlockLanczosResult",
     "SharpnessProbe",
     "DensityResult",
     "DiagonalResult",

@@ -2,8 +2,9 @@
 
 - :class:`HessianOperator` / :func:`hessian_vector_product`: H v over a dataset or one batch
   (forward-over-reverse or reverse-over-reverse, inference mode, tf.function, tf.distribute).
-- :func:`lanczos`, :func:`lanczos_eigenvalues`, :func:`power_iteration`: float64 algorithms on any
-  matrix-vector callable.
+- :func:`lanczos`, :func:`lanczos_eigenvalues`, :func:`block_lanczos_eigenvalues`,
+  :func:`power_iteration`: float64 algorithms on any matrix-vector (or, for the block method,
+  matrix-matrix) callable.
 - :func:`top_eigenvalues`, :func:`trace`, :func:`diagonal`, :func:`spectral_density`: probes of a model
   (and their ``*_of`` forms on a plain ``mvp_fn``).
 - :func:`epsilon_sharpness`, :func:`loss_landscape_1d`, :func:`loss_landscape_2d`: flatness measures.
@@ -20,8 +21,10 @@ from tfescape.hessian.estimators import (
 )
 from tfescape.hessian.hvp import HessianOperator, hessian_vector_product
 from tfescape.hessian.lanczos import (
+    BlockLanczosResult,
     EigenResult,
     LanczosResult,
+    block_lanczos_eigenvalues,
     lanczos,
     lanczos_eigenvalues,
     power_iteration,
@@ -40,6 +43,7 @@ from tfescape.hessian.summary import SharpnessProbe, probe_sharpness
 __all__ = [
     "SharpnessProbe",
     "probe_sharpness",
+    "BlockLanczosResult",
     "DensityResult",
     "DiagonalResult",
     "EigenResult",
@@ -48,6 +52,7 @@ __all__ = [
     "LanczosResult",
     "SharpnessResult",
     "TraceResult",
+    "block_lanczos_eigenvalues",
     "diagonal",
     "diagonal_of",
     "epsilon_sharpness",

@@ -4,7 +4,8 @@ These are the algorithms behind :mod:`tfescape.hessian.probes`, usable on a Hess
 (a :class:`~tfescape.hessian.hvp.HessianOperator`, an explicit matrix, the SDE theory's quadratic
 basins): ``mvp_fn`` maps a float64 vector of length ``dim`` to H v.
 
-- :func:`top_eigenvalues_of`: extreme eigenpairs (Lanczos, or power iteration with deflation).
+- :func:`top_eigenvalues_of`: extreme eigenpairs (Lanczos, block Lanczos, or power iteration with
+  deflation).
 - :func:`trace_of`: Hutchinson's estimator tr(H) ~ mean_i z_i^T H z_i over Rademacher z_i, or Hutch++,
   which first captures the dominant subspace exactly (Q = orth(H S)) and runs Hutchinson only on the
   deflated remainder (I - Q Q^T) H (I - Q Q^T): error O(1/m) instead of O(1/sqrt(m)) for m products.
@@ -39,10 +40,13 @@ from tfescape import _checks
 from tfescape.hessian import _random
 from tfescape.hessian.lanczos import (
     EigenResult,
+    _check_block_size,
     _check_dim,
+    _checked_matmat,
     _checked_mvp,
     _LanczosIteration,
     _start_vector,
+    block_lanczos_eigenvalues,
     lanczos_eigenvalues,
     power_iteration,
 )
@@ -146,6 +150,8 @@ def top_eigenvalues_of(
     tol: float = 1e-3,
     max_iters: int | None = None,
     seed=None,
+    matmat_fn: MatmatFn | None = None,
+    block_size: int | None = None,
 ) -> EigenResult:
     """The k largest (or, with ``smallest``, smallest) eigenpairs of a symmetric operator.
 
@@ -159,24 +165,49 @@ def top_eigenvalues_of(
             estimate changes by < tol relative).
         tol: tolerance (see method).
         max_iters: product limit (Lanczos: total; power: per eigenpair). Default: min(dim, max(100, 4k))
-            for Lanczos, 100 for power iteration.
+            for Lanczos, 100 for power iteration (block Lanczos: see
+            :func:`~tfescape.hessian.lanczos.block_lanczos_eigenvalues`).
         seed: seed of the random starts.
+        matmat_fn: optional V -> H V on float64 arrays of shape (dim, p), e.g.
+            :meth:`HessianOperator.matmat <tfescape.hessian.hvp.HessianOperator.matmat>`; used by
+            block Lanczos (one call per block step). Without it a block is computed column by
+            column with ``mvp_fn``.
+        block_size: with method="lanczos", a block size > 1 runs
+            :func:`~tfescape.hessian.lanczos.block_lanczos_eigenvalues` (method "block_lanczos") with
+            that many vectors per step; None or 1 (default) runs single-vector Lanczos.
 
     Returns:
         EigenResult.
 
     Raises:
-        ValueError: unknown method, k > dim, smallest with power iteration.
+        ValueError: unknown method, k > dim, smallest or block_size with power iteration, block_size
+            not an int in [1, dim].
     """
     if method not in EIGEN_METHODS:
         raise ValueError(f"Unknown method {method!r}. Choose one of {', '.join(EIGEN_METHODS)}.")
+    if block_size is not None:
+        _check_dim(dim)
+        _check_block_size(block_size, dim)
     if method == "power":
         if smallest:
             raise ValueError(
                 "smallest=True needs method='lanczos' (power iteration finds the largest |lambda|)."
             )
+        if block_size is not None:
+            raise ValueError("block_size needs method='lanczos' (power iteration uses one vector at a time).")
         return power_iteration(
             mvp_fn, dim=dim, k=k, tol=tol, max_iters=100 if max_iters is None else max_iters, seed=seed
+        )
+    if block_size is not None and block_size > 1:
+        return block_lanczos_eigenvalues(
+            _Products(mvp_fn, matmat_fn, dim),
+            dim=dim,
+            k=k,
+            block_size=block_size,
+            smallest=smallest,
+            tol=tol,
+            max_iters=max_iters,
+            seed=seed,
         )
     return lanczos_eigenvalues(
         mvp_fn, dim=dim, k=k, smallest=smallest, tol=tol, max_iters=max_iters, seed=seed
@@ -528,19 +559,6 @@ class _Products:
             else:
                 images.append(_checked_matmat(self._matmat, np.ascontiguousarray(block), self.dim))
         return np.concatenate(images, axis=1)
-
-
-def _checked_matmat(matmat_fn, vectors, dim):
-    out = np.asarray(matmat_fn(vectors), dtype=np.float64)
-    if out.shape != vectors.shape:
-        raise ValueError(f"matmat_fn must return an array of shape {vectors.shape}, got {out.shape}.")
-    if not np.all(np.isfinite(out)):
-        raise ValueError(
-            f"matmat_fn returned {int(np.sum(~np.isfinite(out)))} non-finite value(s) (NaN or inf): the "
-            "Hessian is not finite here. Check that the loss is finite at these weights (a diverged model "
-            "or NaN/inf in the data gives NaN curvature) before probing the Hessian."
-        )
-    return out
 
 
 def _rademacher_columns(seeds, count, dim):
