@@ -373,9 +373,12 @@ class RecordingOptimizer(keras.optimizers.Optimizer):
                     for slot_list, value in targets:
                         if slot_list is not None:
                             self._assign(distribution, cross_replica, slot_list[i], value)
-                    update_slot = self._update_slots[i]
-                    applied = tf.convert_to_tensor(variable) - tf.convert_to_tensor(update_slot)
-                    self._assign(distribution, cross_replica, update_slot, applied)
+                    # theta_{t-1} - theta_t in place (no new buffer); snapshot() negates it, which
+                    # gives exactly the number theta_t - theta_{t-1} (rounding is antisymmetric).
+                    source = variable.value if cross_replica else variable
+                    self._assign(
+                        distribution, cross_replica, self._update_slots[i], source, _subtract_cast
+                    )
             self._recorded_step.assign(step)
             return tf.constant(True)
 
@@ -428,11 +431,12 @@ class RecordingOptimizer(keras.optimizers.Optimizer):
         return grads
 
     @staticmethod
-    def _assign(distribution, cross_replica, slot, value):
+    def _assign(distribution, cross_replica, slot, value, update=None):
+        update = _assign_cast if update is None else update
         if cross_replica:
-            distribution.extended.update(slot.value, _assign_cast, args=(value,), group=False)
+            distribution.extended.update(slot.value, update, args=(value,), group=False)
         else:
-            _assign_cast(slot, value)
+            update(slot, value)
 
     # ------------------------------------------------------------------ reading
 
@@ -482,7 +486,7 @@ class RecordingOptimizer(keras.optimizers.Optimizer):
             preconditioner=tuple(precond),
             effective_preconditioner=tuple(effective),
             effective_learning_rate=effective_lr,
-            updates=self._latest_updates() if latest else read(self._update_slots),
+            updates=self._latest_updates() if latest else _negated(read(self._update_slots)),
             nonfinite_steps=int(np.asarray(self._nonfinite_steps.numpy())),
             gradients_finite=bool(np.asarray(self._recorded_finite.numpy())),
         )
@@ -579,6 +583,14 @@ def _assign_cast(slot, value):
     if isinstance(value, tf.IndexedSlices):  # sparse gradients (embeddings) are recorded densely
         value = tf.convert_to_tensor(value)
     return slot.assign(tf.cast(value, slot.dtype))
+
+
+def _subtract_cast(slot, value):
+    return slot.assign_sub(tf.cast(value, slot.dtype))
+
+
+def _negated(arrays):
+    return tuple(-a for a in arrays)
 
 
 def _flat_finite(arrays) -> np.ndarray:
