@@ -251,12 +251,18 @@ def test_recording_does_not_change_training(float64):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
-def test_record_every_records_steps_one_plus_multiples(float64):
-    _, optimizer, _, snapshots = _fit(_inner("adam"), record_every=2, eager=True)
+@pytest.mark.parametrize("mode", ["eager", "graph", "xla"])
+def test_record_every_records_steps_one_plus_multiples(float64, mode):
+    """Steps 1, 3, 5 recorded with record_every=2 hold what record_every=1 records at those steps."""
+    options = {"eager": mode == "eager", "jit": mode == "xla"}
+    _, optimizer, _, snapshots = _fit(_inner("adam"), record_every=2, **options)
     assert [s.step for s in snapshots] == [1, 1, 3, 3, 5]
-    _, _, _, every = _fit(_inner("adam"), record_every=1, eager=True)
-    for a, b in zip(snapshots[-1].second_moments, every[-1].second_moments, strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-12)
+    _, _, _, every = _fit(_inner("adam"), record_every=1, **options)
+    for sparse, dense in zip(snapshots[::2], every[::2], strict=True):
+        assert sparse.step == dense.step
+        for name in ("gradients", "first_moments", "second_moments", "updates"):
+            for a, b in zip(getattr(sparse, name), getattr(dense, name), strict=True):
+                np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-300, err_msg=f"{name} {mode}")
 
 
 def test_snapshot_shapes_names_and_sgd_defaults():
@@ -375,6 +381,19 @@ def test_nonfinite_count_checks_recorded_steps_or_every_step(jit):
         assert finite == [True, True, True, True, False, False]
 
 
+def test_unrecorded_step_conditionals_stay_single_if_ops():
+    """The two conditionals of a record_every > 1 step are If ops, not lowered switch/merge nodes."""
+    model = _model()
+    optimizer = RecordingOptimizer(keras.optimizers.Adam(0.01), record_every=3)
+    optimizer.build(model.trainable_variables)
+    grads = [tf.ones(v.shape, v.dtype) for v in model.trainable_variables]
+    step = tf.function(lambda: optimizer.apply(grads, model.trainable_variables))
+    graph = step.get_concrete_function().graph
+    ifs = [op for op in graph.get_operations() if op.type in ("If", "StatelessIf")]
+    assert len(ifs) == 2
+    assert all(op.get_attr("_lower_using_switch_merge") is False for op in ifs)
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_single_nonfinite_entries_in_large_gradients_are_found(dtype):
     """Large gradients are summed by a matrix product: one NaN or inf entry anywhere must show."""
@@ -457,11 +476,14 @@ def test_checkpoint_resume_follows_uninterrupted_trajectory(float64, tmp_path):
 # ---------------------------------------------------------------- tf.distribute
 
 
-def test_mirrored_strategy_records_equal_single_device(float64, two_device_strategy):
+@pytest.mark.parametrize("record_every", [1, 2])
+def test_mirrored_strategy_records_equal_single_device(float64, two_device_strategy, record_every):
     strategy = two_device_strategy
     x, y = _data(n=BATCH * 3)
-    _, single, _, _ = _fit(_inner("adam"), x=x, y=y, eager=True)
-    _, mirrored, _, _ = _fit(lambda: _inner("adam"), x=x, y=y, strategy=strategy)
+    _, single, _, _ = _fit(_inner("adam"), x=x, y=y, eager=True, record_every=record_every)
+    _, mirrored, _, _ = _fit(
+        lambda: _inner("adam"), x=x, y=y, strategy=strategy, record_every=record_every
+    )
     a, b = single.snapshot(), mirrored.snapshot()
     assert a.step == b.step == 3
     for field in ("gradients", "first_moments", "second_moments", "preconditioner", "updates"):
