@@ -22,6 +22,7 @@ fraction of plain Adam's training step (epoch time / steps per epoch from the fi
 Usage:
     python benchmarks/bench_recording.py            # about 3 minutes on 2 quiet cores
     python benchmarks/bench_recording.py --quick    # about 40 seconds
+    python benchmarks/bench_recording.py --threads 1   # one TensorFlow thread: less noise
 """
 
 from __future__ import annotations
@@ -177,7 +178,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats (noisier)")
     parser.add_argument("--workloads", default="cnn/digits,mlp/synthetic", help="comma-separated")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="TensorFlow intra- and inter-op threads (0: TensorFlow's default); 1 times the wrapper's "
+        "work without overlap, with less noise from thread scheduling",
+    )
     args = parser.parse_args()
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     repeats = 6 if args.quick else 30
     variants = VARIANTS
     rows = []
@@ -188,7 +199,8 @@ def main():
     print(
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, load average "
         f"{os.getloadavg()[0]:.1f} at the end, TF {tf.__version__}, "
-        f"Keras {keras.__version__}; {repeats} rounds of 3 epochs per variant, medians of rounds"
+        f"Keras {keras.__version__}, TensorFlow threads: {args.threads or 'default'}; {repeats} rounds "
+        "of 3 epochs per variant, medians of rounds"
     )
     print(
         "| workload | params | steps/epoch | optimizer | epoch wall (s) | wall ratio (paired) "

@@ -15,11 +15,11 @@ Products are computed forward-over-reverse (``tf.autodiff.ForwardAccumulator`` a
 ``max_resident_bytes``) and each product over the whole dataset is one compiled pass: the weighted
 sum over batches runs inside one ``tf.function`` (optionally XLA-compiled with ``jit_compile=True``),
 with no per-batch host transfer. Under a strategy, or for larger data, a compiled step runs per batch.
-``method="auto"`` uses forward-over-reverse and falls back to reverse-over-reverse if an op of the
-model has no forward-mode rule. Measured on CPU (benchmarks/bench_hessian.py) both cost 2-2.7 times a
-gradient; TensorFlow evaluates most forward-mode JVPs by transposing the VJP twice, so
-forward-over-reverse has no large speed advantage over reverse-over-reverse here (on a tanh MLP,
-benchmarks/bench_torch_hessian.py, it was faster in four runs of five on a busy machine).
+``method="auto"`` uses reverse-over-reverse, the order :meth:`HessianOperator.matmat` uses for its
+shared passes (so ``matvec`` and ``matmat`` agree to 3e-8 relative in float32 instead of 1.5e-7),
+and falls back to forward-over-reverse if it fails. TensorFlow evaluates most forward-mode JVPs by
+transposing the VJP twice, so forward-over-reverse has no speed advantage here: on a quiet 2-core CPU
+(benchmarks/README.md) both cost 2.6-3.0x the one-pass gradient on a tanh MLP over the digits.
 
 Under a ``tf.distribute`` strategy (the model's, by default) each replica computes n_local * H_local v
 on its share of every batch, and the sums of these products and of n_local are all-reduced, so the
@@ -37,8 +37,8 @@ the variables) and flat (:meth:`HessianOperator.matvec`, float64 NumPy vectors o
 :meth:`HessianOperator.matmat` multiplies several vectors in one pass over the data: per batch the
 forward pass and the first backward sweep are shared and each vector adds one backward sweep through
 the gradient, so a product costs less than one from ``matvec`` (on a tanh MLP over the digits,
-1.8-2.2x a gradient pass per product with 16 vectors, against 2.3-3.2x for ``matvec``;
-benchmarks/README.md).
+1.8x a gradient pass per product with 16 vectors, against 2.6-2.9x for ``matvec``, quiet machine;
+benchmarks/README.md, which also counts why a lone exact product cannot cost under ~2.8x there).
 The trace, diagonal and density probes use it for their sketches, probes and Lanczos starts.
 
 Example:
@@ -296,16 +296,16 @@ class HessianOperator:
         if self._method != "auto":
             return product_with(self._method)
         try:
-            result = product_with("forward_over_reverse")
-            self._method = "forward_over_reverse"
+            result = product_with("reverse_over_reverse")
+            self._method = "reverse_over_reverse"
             return result
         except (LookupError, NotImplementedError, TypeError, tf.errors.OpError) as err:
             logger.warning(
-                "Forward-over-reverse HVP failed (%s: %s); using reverse-over-reverse.",
+                "Reverse-over-reverse HVP failed (%s: %s); using forward-over-reverse.",
                 type(err).__name__,
                 err,
             )
-            self._method = "reverse_over_reverse"
+            self._method = "forward_over_reverse"
             return product_with(self._method)
 
     def _hvp_over_data(self, method, tangents):
