@@ -57,10 +57,10 @@ def top_eigenvalues(
             ``block_size`` products in one pass over the data (``HessianOperator.matmat``). None
             (default) runs single-vector Lanczos, one product per pass. The trade-off, measured by
             section 4 of ``benchmarks/bench_hessian.py`` (cnn on digits, tol 1e-3, k = 1, 3, 5):
-            blocks take 40-60% fewer passes but 15-100% more products, and the wall time ranged
-            from 0.8x to 1.3x that of single-vector Lanczos (blocks of 2-3 sometimes faster, blocks
-            of 4-5 slower), so single-vector Lanczos stays the default. A block pays where a product
-            computed in a block costs much less than a lone one.
+            blocks take 40-60% fewer passes but 15-100% more products, and the wall time was
+            1.09-1.46x that of single-vector Lanczos on a quiet CPU (0.8-1.3x on a busy one), so
+            single-vector Lanczos stays the default. A block pays where a product computed in a
+            block costs much less than a lone one (wide batches on an accelerator).
         **operator_options: forwarded to HessianOperator (variables, layers, hvp_method, ...).
 
     Returns:
