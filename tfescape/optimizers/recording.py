@@ -21,9 +21,9 @@ update theta_t - theta_{t-1} is computed when read from the variable and its val
 It also counts steps whose gradients contain NaN or inf (``nonfinite_steps``, one summing pass over
 the gradients of a checked step); those gradients reach the inner optimizer unchanged, exactly as
 without the wrapper. By default the recorded steps are checked, so a step that is not recorded costs
-nothing beyond the test of its step number; ``count_nonfinite="every_step"`` checks every step (one
-read of every gradient per step: about 3-5% of a step of a 582k-parameter MLP at batch 64,
-benchmarks/README.md).
+only the test of its step number and two skipped conditionals (single If ops on one device);
+``count_nonfinite="every_step"`` checks every step (one read of every gradient per step: about 1-3%
+of a step of a 582k-parameter MLP at batch 64, benchmarks/README.md).
 
 Steps are numbered like Keras' ``optimizer.iterations`` after the step: step t = 1 is the first update.
 Step t is recorded when (t - 1) % record_every == 0, so step 1 is always recorded.
