@@ -18,6 +18,13 @@ class Case:
     hessian: np.ndarray  # explicit Hessian in HessianOperator's flat order
 
 
+def symmetric(eigenvalues, seed=0):
+    """A random symmetric matrix with the given eigenvalues (a random orthogonal basis)."""
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.standard_normal((len(eigenvalues), len(eigenvalues))))
+    return q @ np.diag(eigenvalues) @ q.T
+
+
 def half_mse(y_true, y_pred):
     """0.5 * ||y_pred - y||^2 / n for one output: Hessian X^T X / n in the weights."""
     return 0.5 * tf.reduce_mean(tf.square(tf.cast(y_true, y_pred.dtype) - y_pred))

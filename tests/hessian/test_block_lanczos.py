@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.hessian.hessian_cases import tiny_mlp
+from tests.hessian.hessian_cases import symmetric, tiny_mlp
 from tfescape.hessian import (
     BlockLanczosResult,
     HessianOperator,
@@ -15,12 +15,6 @@ from tfescape.hessian import (
     top_eigenvalues,
     top_eigenvalues_of,
 )
-
-
-def symmetric(eigenvalues, seed=0):
-    rng = np.random.default_rng(seed)
-    q, _ = np.linalg.qr(rng.standard_normal((len(eigenvalues), len(eigenvalues))))
-    return q @ np.diag(eigenvalues) @ q.T
 
 
 class Counting:

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from tests.hessian.hessian_cases import symmetric
 from tfescape.hessian import (
     diagonal_of,
     lanczos,
@@ -12,12 +13,6 @@ from tfescape.hessian import (
     top_eigenvalues_of,
     trace_of,
 )
-
-
-def symmetric(eigenvalues, seed=0):
-    rng = np.random.default_rng(seed)
-    q, _ = np.linalg.qr(rng.standard_normal((len(eigenvalues), len(eigenvalues))))
-    return q @ np.diag(eigenvalues) @ q.T
 
 
 @pytest.fixture(scope="module")
