@@ -20,7 +20,7 @@ fraction of plain Adam's training step (epoch time / steps per epoch from the fi
 1 + extra / step is the overhead ratio the epoch times would show without noise.
 
 Usage:
-    python benchmarks/bench_recording.py            # about 3 minutes on 2 quiet cores
+    python benchmarks/bench_recording.py            # about 10 minutes on 2 quiet cores
     python benchmarks/bench_recording.py --quick    # about 40 seconds
     python benchmarks/bench_recording.py --threads 1   # one TensorFlow thread: less noise
 """
@@ -51,7 +51,10 @@ VARIANTS = (
     "record_every=10",
     "record_every=100",
     "record_every=100, count_nonfinite='every_step'",
+    "plain, second model",
 )
+"""The last variant is a control: plain Adam again, built last. Its ratio to the first plain model shows
+how far two identical models measure apart in one process (build order, memory placement)."""
 
 
 class _EpochTimer(keras.callbacks.Callback):
@@ -86,7 +89,7 @@ def workload(name):
 def make_model(build, variant):
     model = tfescape.build_model(build["name"], **{k: v for k, v in build.items() if k != "name"})
     optimizer = keras.optimizers.Adam(1e-3)
-    if variant != "plain":
+    if not variant.startswith("plain"):
         every = int(variant.split("=")[1].split(",")[0])
         count = "every_step" if "every_step" in variant else "recorded"
         optimizer = RecordingOptimizer(optimizer, record_every=every, count_nonfinite=count)
@@ -174,6 +177,12 @@ def apply_only(name, repeats, variants, steps=200):
     return step, extra
 
 
+def _label(variant):
+    if variant.startswith("plain"):
+        return "Adam" + variant[len("plain") :]
+    return f"RecordingOptimizer(Adam, {variant})"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats (noisier)")
@@ -195,7 +204,7 @@ def main():
     applies = {}
     for name in args.workloads.split(","):
         rows += bench(name, repeats, variants)
-        applies[name] = apply_only(name, 10 if args.quick else 40, variants)
+        applies[name] = apply_only(name, 10 if args.quick else 120, variants)
     print(
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, load average "
         f"{os.getloadavg()[0]:.1f} at the end, TF {tf.__version__}, "
@@ -208,7 +217,7 @@ def main():
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for name, params, steps, variant, wall, wall_ratio, (q1, q3), cpu, cpu_ratio in rows:
-        label = "Adam" if variant == "plain" else f"RecordingOptimizer(Adam, {variant})"
+        label = _label(variant)
         print(
             f"| {name} | {params:,} | {steps} | {label} | {wall:.3f} | {wall_ratio:.3f} "
             f"| {q1:.3f}-{q3:.3f} | {cpu:.3f} | {cpu_ratio:.3f} |"
@@ -223,7 +232,7 @@ def main():
         plain_step = next(r[4] for r in rows if r[0] == name and r[3] == "plain") / steps * 1e6
         step, extras = applies[name]
         extra = extras[variant]
-        label = "Adam" if variant == "plain" else f"RecordingOptimizer(Adam, {variant})"
+        label = _label(variant)
         print(
             f"| {name} | {label} | {step[variant]:.0f} | {extra:.0f} | {plain_step:.0f} "
             f"| {1 + extra / plain_step:.3f} |"

@@ -22,7 +22,7 @@ It also counts steps whose gradients contain NaN or inf (``nonfinite_steps``, on
 the gradients of a checked step); those gradients reach the inner optimizer unchanged, exactly as
 without the wrapper. By default the recorded steps are checked, so a step that is not recorded costs
 only the test of its step number and two skipped conditionals (single If ops on one device);
-``count_nonfinite="every_step"`` checks every step (one read of every gradient per step: about 1-3%
+``count_nonfinite="every_step"`` checks every step (one read of every gradient per step: about 2-4%
 of a step of a 582k-parameter MLP at batch 64, benchmarks/README.md).
 
 Steps are numbered like Keras' ``optimizer.iterations`` after the step: step t = 1 is the first update.
