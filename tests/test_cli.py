@@ -251,8 +251,8 @@ def test_repeated_warnings_are_shown_once():
     def record(message, level=logging.WARNING, name="tfescape.hessian.lanczos"):
         return logging.LogRecord(name, level, __file__, 1, message, None, None)
 
-    assert once.filter(record("Lanczos: 2 of 2 eigenpairs not converged to tol=0.001 after 6 steps."))
-    assert not once.filter(record("Lanczos: 1 of 3 eigenpairs not converged to tol=0.001 after 40 steps."))
+    assert once.filter(record("Lanczos: 2 of 2 eigenpairs not converged to tol=0.001 after 6 products."))
+    assert not once.filter(record("Lanczos: 1 of 3 eigenpairs not converged to tol=0.001 after 40 products."))
     assert once.filter(record("another warning"))
     assert once.filter(record("stage escape", level=logging.INFO))
     assert once.filter(record("stage escape", level=logging.INFO))

@@ -309,7 +309,6 @@ def lanczos_eigenvalues(
     iteration = _LanczosIteration(
         mvp_fn, start, reorthogonalize=True, restart_seed=restart_seed, capacity=min(max_iters, 64)
     )
-    result, wanted, converged = None, None, np.zeros(k, dtype=bool)
     while iteration.steps < max_iters and not iteration.exhausted:
         iteration.step()
         if iteration.steps < k or iteration.just_restarted:
@@ -317,29 +316,17 @@ def lanczos_eigenvalues(
         result = iteration.result(with_vectors=False)
         if callback is not None:
             callback(result)
-        wanted = np.arange(result.ritz_values.size)[::-1][:k] if smallest else np.arange(k)
-        theta = result.ritz_values[wanted]
-        converged = result.residuals[wanted] <= tol * np.maximum(np.abs(theta), np.finfo(float).tiny)
-        if converged.all():
+        if _wanted_converged(result.ritz_values, result.residuals, k, smallest, tol).all():
             break
     result = iteration.result()
-    wanted = np.arange(result.ritz_values.size)[::-1][:k] if smallest else np.arange(k)
-    theta = result.ritz_values[wanted]
-    converged = result.residuals[wanted] <= tol * np.maximum(np.abs(theta), np.finfo(float).tiny)
-    if not converged.all():
-        logger.warning(
-            "Lanczos: %d of %d eigenpairs not converged to tol=%g after %d steps.",
-            int((~converged).sum()),
-            k,
-            tol,
-            result.num_mvps,
-        )
-    return EigenResult(
-        eigenvalues=result.ritz_values[wanted],
-        eigenvectors=result.ritz_vectors[:, wanted],
-        residuals=result.residuals[wanted],
-        num_mvps=result.num_mvps,
-        converged=np.asarray(converged),
+    return _wanted_eigenpairs(
+        result.ritz_values,
+        result.ritz_vectors,
+        result.residuals,
+        result.num_mvps,
+        k=k,
+        smallest=smallest,
+        tol=tol,
         method="lanczos",
     )
 
@@ -602,22 +589,14 @@ def block_lanczos_eigenvalues(
         if _wanted_converged(state.ritz_values, state.residuals, k, smallest, tol).all():
             break
     state, ritz_vectors = iteration.result()
-    wanted = _wanted(state.ritz_values.size, k, smallest)
-    converged = _wanted_converged(state.ritz_values, state.residuals, k, smallest, tol)
-    if not converged.all():
-        logger.warning(
-            "Block Lanczos: %d of %d eigenpairs not converged to tol=%g after %d products.",
-            int((~converged).sum()),
-            k,
-            tol,
-            state.num_mvps,
-        )
-    return EigenResult(
-        eigenvalues=state.ritz_values[wanted],
-        eigenvectors=ritz_vectors[:, wanted],
-        residuals=state.residuals[wanted],
-        num_mvps=state.num_mvps,
-        converged=np.asarray(converged),
+    return _wanted_eigenpairs(
+        state.ritz_values,
+        ritz_vectors,
+        state.residuals,
+        state.num_mvps,
+        k=k,
+        smallest=smallest,
+        tol=tol,
         method="block_lanczos",
     )
 
@@ -631,6 +610,29 @@ def _wanted_converged(ritz_values, residuals, k, smallest, tol):
     wanted = _wanted(ritz_values.size, k, smallest)
     theta = ritz_values[wanted]
     return residuals[wanted] <= tol * np.maximum(np.abs(theta), np.finfo(float).tiny)
+
+
+def _wanted_eigenpairs(ritz_values, ritz_vectors, residuals, num_mvps, *, k, smallest, tol, method):
+    """EigenResult of the k wanted Ritz pairs (values sorted descending); warns if some did not converge."""
+    wanted = _wanted(ritz_values.size, k, smallest)
+    converged = _wanted_converged(ritz_values, residuals, k, smallest, tol)
+    if not converged.all():
+        logger.warning(
+            "%s: %d of %d eigenpairs not converged to tol=%g after %d products.",
+            "Block Lanczos" if method == "block_lanczos" else "Lanczos",
+            int((~converged).sum()),
+            k,
+            tol,
+            num_mvps,
+        )
+    return EigenResult(
+        eigenvalues=ritz_values[wanted],
+        eigenvectors=ritz_vectors[:, wanted],
+        residuals=residuals[wanted],
+        num_mvps=num_mvps,
+        converged=np.asarray(converged),
+        method=method,
+    )
 
 
 def _normal_block(seed, dim, width):
